@@ -22,6 +22,8 @@ NUM_PITCHES = 128
 PIANO_LOW, PIANO_HIGH = 21, 108  # A0..C8, the 88 keys
 SUSTAIN_CC = 64
 FEATURES = ("pitch", "step", "duration", "velocity")
+MIDI_RESOLUTION, MIDI_TEMPO = 960, 120.0  # what to_midi writes: ticks per beat, bpm
+TICKS_PER_SECOND = MIDI_RESOLUTION * MIDI_TEMPO / 60.0  # 1920: one tick ~0.52 ms
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,12 +126,21 @@ class Notes:
         return np.stack(cols, axis=1).astype(np.float32) if len(self) else np.zeros((0, len(cols)), np.float32)
 
     def to_pretty_midi(self, program: int = 0):
+        """One instrument at 960 ticks per beat, 120 bpm (1920 ticks/s, ~0.5 ms).
+
+        Times are snapped to ticks here and every note keeps at least one tick: a note that rounds
+        to zero ticks would be written as note-on and note-off at the same tick, which MIDI readers
+        pair with a *later* note-off of that pitch (the note would hang for seconds, or vanish).
+        """
         import pretty_midi
 
-        pm = pretty_midi.PrettyMIDI()
+        pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=MIDI_TEMPO)
         inst = pretty_midi.Instrument(program=program, name="musicrnn")
-        for p, s, e, v in zip(self.pitch.tolist(), self.start.tolist(), self.end.tolist(), self.velocity.tolist()):
-            inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(s), end=float(e)))
+        s_tick = np.rint(self.start * TICKS_PER_SECOND).astype(np.int64)
+        e_tick = np.maximum(np.rint(self.end * TICKS_PER_SECOND).astype(np.int64), s_tick + 1)
+        for p, s, e, v in zip(self.pitch.tolist(), s_tick.tolist(), e_tick.tolist(), self.velocity.tolist()):
+            inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=s / TICKS_PER_SECOND,
+                                               end=e / TICKS_PER_SECOND))
         pm.instruments.append(inst)
         return pm
 
