@@ -111,7 +111,7 @@ class MaestroDataModule(L.LightningDataModule):
     def _cache(self, progress: bool) -> NoteCache:
         h = self.hparams
         return build_or_load(self.root, sustain=h.sustain, jobs=h.jobs, progress=progress,
-                             cache_folder=h.cache_dir)
+                             cache_folder=h.cache_dir, seed=h.seed)
 
     def prepare_data(self) -> None:  # rank 0 only: parse once, write the cache
         self._cache(progress=True)

@@ -131,10 +131,13 @@ def _progress(it, total: int, desc: str, enabled: bool):
 
 def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, jobs: int | None = None,
                   progress: bool = True, cache_folder: str | os.PathLike | None = None,
-                  verbose: bool = True) -> NoteCache:
-    """Load the note cache for ``root``, building it first if needed (parallel, with progress)."""
+                  verbose: bool = True, seed: int = 0) -> NoteCache:
+    """Load the note cache for ``root``, building it first if needed (parallel, with progress).
+
+    ``seed`` picks the file split of a folder without a MAESTRO CSV (it is part of the cache key).
+    """
     root = resolve_root(root)
-    files = list_files(root)
+    files = list_files(root, seed)
     folder = Path(cache_folder) if cache_folder else cache_dir() / "notes"
     path = folder / f"notes-{_key(root, files, sustain)}.npz"
     if path.exists():
