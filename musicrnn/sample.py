@@ -1,0 +1,148 @@
+"""Generate music to MIDI files from a trained checkpoint.
+
+    python -m musicrnn.sample --ckpt last.ckpt --num-notes 200 --seed 0 --out samples/out.mid [--wav] [--png]
+
+The prime is a MIDI file (``--prime some.mid``, its last ``seq_length`` notes) or a random window of a
+dataset split (``--prime-split validation``, default; ``--data-root`` or $MUSICRNN_DATA, else the bundled
+sample). Everything is checked before anything is written: a bad checkpoint, prime, composer, device or
+a missing FluidSynth for ``--wav`` is one ``error:`` line and exit code 2 with no output file.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, MusicRNNError, cli_main
+
+
+def find_checkpoint(path: str) -> Path:
+    """``path`` if it exists, else ``checkpoints/<path>`` (so ``--ckpt last.ckpt`` works from a run folder).
+
+    A missing file is left to ``load_model`` to report (one line, with the fix).
+    """
+    p = Path(path)
+    if p.exists() or p.is_absolute():
+        return p
+    alt = Path("checkpoints") / p
+    return alt if alt.is_file() else p
+
+
+def output_paths(out: Path, num_samples: int) -> list[Path]:
+    """out.mid for one sample; out_0.mid, out_1.mid, ... for several."""
+    if num_samples == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(num_samples)]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m musicrnn.sample", description=__doc__.split("\n")[0])
+    p.add_argument("--ckpt", default="last.ckpt", help="checkpoint (also looked up in checkpoints/)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prime", default=None, help="MIDI file whose notes start the generation")
+    src.add_argument("--prime-split", default=None, choices=("train", "validation", "test"),
+                     help="prime with a random window of this dataset split (default: validation)")
+    p.add_argument("--prime-at", default="end", choices=("start", "end"),
+                   help="with --prime: use the file's first or last notes (default: end)")
+    p.add_argument("--data-root", default=None, help="dataset folder for --prime-split (default: "
+                                                     "$MUSICRNN_DATA, else the bundled sample)")
+    p.add_argument("--num-notes", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=1.0, help="pitch softmax temperature; 0 = greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None, help="same seed, same notes (default: random, printed)")
+    p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
+    p.add_argument("--composer", default=None, help="composer name for composer-conditioned models "
+                                                    "(default: the prime window's composer, else unknown)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--out", default="samples/out.mid", help="output MIDI (out_0.mid ... with --num-samples)")
+    p.add_argument("--include-prime", action="store_true", help="write the prime before the continuation")
+    p.add_argument("--wav", action="store_true", help="also render a WAV with FluidSynth")
+    p.add_argument("--png", action="store_true", help="also save a piano-roll PNG")
+    return p
+
+
+def _check_args(a: argparse.Namespace) -> Path:
+    if a.num_notes < 1:
+        raise ConfigError(f"--num-notes must be >= 1, got {a.num_notes}")
+    if a.num_samples < 1:
+        raise ConfigError(f"--num-samples must be >= 1, got {a.num_samples}")
+    out = Path(a.out)
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise ConfigError(f"--out {out}: must end in .mid or .midi (WAV/PNG names are derived from it)")
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder — pass a file name such as {out / 'out.mid'}")
+    return out
+
+
+def _check_render(a: argparse.Namespace):
+    """Import render lazily (optional module) and fail early if --wav cannot work."""
+    if not (a.wav or a.png):
+        return None
+    try:
+        from . import render
+    except ImportError as e:
+        raise ConfigError(f"--wav/--png need musicrnn.render, which cannot be imported ({e}) — drop them") from None
+    if a.wav:
+        if not render.fluidsynth_available():
+            raise ConfigError(getattr(render, "MISSING_FLUIDSYNTH",
+                                      "FluidSynth not found — install it (apt-get install fluidsynth) or drop --wav"))
+        if hasattr(render, "find_soundfont"):
+            render.find_soundfont()
+    return render
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> list[Path]:
+    a = _parser().parse_args(argv)
+    out = _check_args(a)
+    render = _check_render(a)
+
+    from . import generate as G
+    from .module import load_model
+
+    ckpt = find_checkpoint(a.ckpt)
+    if str(ckpt) != a.ckpt:
+        print(f"using checkpoint {ckpt}", file=sys.stderr)
+    device = G.resolve_device(a.device)
+    model = load_model(ckpt, map_location=device)
+    L = int(model.hparams.seq_length)
+    composer = a.composer
+    if a.prime:
+        prime = G.prime_from_midi(a.prime, L, at=a.prime_at)
+        print(f"prime: {a.prime_at} {L} notes of {a.prime}", file=sys.stderr)
+    else:
+        w = G.pick_window(a.data_root, a.prime_split or "validation", a.seed, L)
+        prime = w.notes
+        print(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})", file=sys.stderr)
+        if composer is None and w.composer in (getattr(model.hparams, "composers", None) or []):
+            composer = w.composer
+    gen = G.Generator(model, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
+    gen.start(prime, a.num_samples)
+    if a.seed is None:
+        print(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)", file=sys.stderr)
+    samples = G.generate_with(gen, a.num_notes, progress=True)
+
+    written: list[Path] = []
+    try:
+        for notes, path in zip(samples, output_paths(out, a.num_samples)):
+            if a.include_prime:
+                notes = G.place_after(prime, notes)
+            notes.to_midi(path)
+            written.append(path)
+            print(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
+            if a.png:
+                png = render.save_piano_roll(notes, path.with_suffix(".png"))
+                written.append(png)
+                print(f"wrote {png}")
+            if a.wav:
+                wav = render.render_wav(path, path.with_suffix(".wav"))
+                written.append(wav)
+                print(f"wrote {wav}")
+    except OSError as e:
+        raise MusicRNNError(f"cannot write {e.filename or out}: {e.strerror or e} — choose another --out") from None
+    return written
+
+
+if __name__ == "__main__":
+    main()
