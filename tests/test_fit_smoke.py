@@ -1,0 +1,104 @@
+"""End-to-end: ``python -m musicrnn.fit`` on the bundled sample writes a checkpoint and TensorBoard metrics.
+
+The fit itself runs in a subprocess exactly as a user types it (bounded batches to stay fast); the
+config checks run the same CLI class in-process without fitting.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BASELINE = REPO / "configs" / "baseline.yaml"
+METRICS = ("train/loss", "val/loss", "val/pitch_ce", "val/pitch_acc", "val/pitch_top5", "val/step_mae",
+           "val/duration_mae")
+
+
+def fit_cmd(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "musicrnn.fit", "--config", str(BASELINE), *extra]
+
+
+def run(cmd: list[str], cwd: Path, cache: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MUSICRNN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    env.pop("MUSICRNN_DATA", None)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> Path:
+    """One bounded epoch of the baseline, run from an empty working folder."""
+    work = tmp_path_factory.mktemp("fit")
+    r = run(fit_cmd("--trainer.max_epochs", "1", "--trainer.limit_train_batches", "12",
+                    "--trainer.limit_val_batches", "4", "--trainer.log_every_n_steps", "4",
+                    "--trainer.enable_progress_bar", "false"),
+            cwd=work, cache=work / "cache")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return work
+
+
+@pytest.mark.slow
+def test_fit_writes_checkpoints(fitted):
+    ckpts = sorted(p.name for p in (fitted / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in ckpts and any(c.startswith("best-epoch000") for c in ckpts), ckpts
+    from musicrnn.module import load_model
+
+    model = load_model(fitted / "checkpoints" / "last.ckpt")
+    assert model.hparams.seq_length == 25 and model.net.lstm.hidden_size == 128
+    assert model.hparams.pitch_weight == 0.05 and model.hparams.lr == 0.005
+
+
+@pytest.mark.slow
+def test_fit_logs_metrics_to_tensorboard(fitted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs = sorted((fitted / "logs" / "musicrnn").glob("version_*"))
+    assert len(runs) == 1
+    assert (runs[0] / "config.yaml").exists()  # the resolved config is saved with the run
+    acc = EventAccumulator(str(runs[0]))
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    missing = [m for m in METRICS if m not in scalars]
+    assert not missing, f"missing {missing}; have {sorted(scalars)}"
+    for m in METRICS:
+        values = [e.value for e in acc.Scalars(m)]
+        assert values and all(v == v for v in values), m  # logged, and not NaN
+    acc_value = acc.Scalars("val/pitch_acc")[-1].value
+    assert 0.0 <= acc_value <= acc.Scalars("val/pitch_top5")[-1].value <= 1.0
+
+
+def test_print_config(tmp_path):
+    r = run(fit_cmd("--print_config"), cwd=tmp_path, cache=tmp_path / "cache", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout
+    for expected in ("class_path: musicrnn.nets.LSTMNet", "hidden_size: 128", "seq_length: 25",
+                     "pitch_weight: 0.05", "lr: 0.005", "batch_size: 64", "max_epochs: 50"):
+        assert expected in out, expected
+    assert not (tmp_path / "checkpoints").exists()  # printing trains nothing
+
+
+def test_dotted_overrides_reach_the_model(tmp_path, monkeypatch):
+    from musicrnn.data import MaestroDataModule
+    from musicrnn.fit import TRAINER_DEFAULTS, MusicCLI
+    from musicrnn.module import MusicModel
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MUSICRNN_DATA", raising=False)
+    cli = MusicCLI(MusicModel, MaestroDataModule, run=False, trainer_defaults=TRAINER_DEFAULTS,
+                   seed_everything_default=1234, save_config_kwargs={"overwrite": True},
+                   args=["--config", str(BASELINE), "--data.seq_length", "50",
+                         "--model.net.init_args.hidden_size", "32", "--model.lr", "0.001"])
+    assert cli.datamodule.hparams.seq_length == 50
+    assert cli.model.hparams.seq_length == 50  # linked from data.seq_length
+    assert cli.model.net.lstm.hidden_size == 32 and cli.model.hparams.lr == 0.001
+    assert cli.model.hparams.composers == cli.datamodule.composers
+
+
+def test_bad_override_is_an_error(tmp_path):
+    r = run(fit_cmd("--data.seq_length", "0", "--trainer.max_epochs", "1"), cwd=tmp_path,
+            cache=tmp_path / "cache", timeout=120)
+    assert r.returncode != 0
+    assert "seq_length" in r.stderr and "Traceback" not in r.stderr
