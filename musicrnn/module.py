@@ -2,9 +2,10 @@
 the sequence core (``nets``) and output heads (``heads``) are plain modules it composes.
 
 A batch is ``(window, composer)``: window (B, L+1, 4) raw features pitch, step, duration, velocity.
-Inputs are the first L rows, encoded like the tutorial (pitch / 128, step and duration in seconds);
-the target is row L (``loss_on="last"``, the tutorial) or rows 1..L (``loss_on="all"``: every
-position predicts its next note, many more training signals per window; causal cores only).
+Inputs are the first L rows, encoded like the tutorial (pitch / 128, step and duration in seconds),
+optionally with a learned pitch embedding, velocity / 127 and a composer embedding; the target is
+row L (``loss_on="last"``, the tutorial) or rows 1..L (``loss_on="all"``: every position predicts its
+next note, many more training signals per window; causal cores only).
 """
 from __future__ import annotations
 
@@ -17,23 +18,37 @@ from torchmetrics import MeanAbsoluteError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from .errors import ConfigError
-from .heads import PitchHead, PositivePressureHead
+from .heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, velocity_edges
 from .nets import LSTMNet, Net
 
 CHECKPOINT_FORMAT = 1
-TIMING_HEADS = ("mse",)
+TIMING_HEADS = ("mse", "binned")
 SCHEDULERS = ("plateau", "exponential", "none")
+DEFAULT_VELOCITY = 100.0  # what sample_next plays when velocity is not modelled
 
 
 class MusicModel(L.LightningModule):
-    """Next-note model: encoder -> core -> pitch / step / duration heads.
+    """Next-note model: encoder -> core -> pitch / step / duration [/ velocity] heads.
 
     Args:
         net: the sequence core, chosen by ``class_path``; called with the encoded input size.
         seq_length: context notes per window (linked from ``data.seq_length`` by the CLI).
-        pitch_weight, step_weight, duration_weight: loss weights (tutorial: 0.05, 1, 1).
+        pitch_weight, step_weight, duration_weight, velocity_weight: loss weights (tutorial: 0.05, 1, 1).
+            With ``timing_head: binned`` every head is a cross-entropy in nats, so weights of 1 make
+            the loss the per-note NLL.
         pressure: weight of the positive-pressure term of the step/duration MSE heads.
-        timing_head: "mse" (the tutorial's regression).
+        timing_head: "mse" (the tutorial's regression) or "binned" (categorical over log-spaced bins:
+            0, then 1 ms .. ``step_max`` / ``duration_max`` seconds; point = median, see heads.BinnedHead).
+        timing_bins: bins per binned timing head.
+        step_max, duration_max: upper edge of the step / duration bins in seconds (longer values fall
+            in the last bin).
+        pitch_embedding: 0 -> pitch enters as pitch/128 (tutorial); n > 0 -> a learned
+            ``nn.Embedding(128, n)`` (pitches an octave apart need not be "close" numbers).
+        velocity: model velocity as a 4th feature: velocity/127 is an input and a 32-bin head predicts
+            it. Classification, not regression: dynamics are multi-modal (soft accompaniment vs loud
+            melody), a softmax gives them a real distribution to sample from, and it has an NLL.
+        composer_dim: 0 -> no conditioning; n > 0 -> an embedding of the composer id (0 = unknown)
+            concatenated to every timestep's input. Its size is ``len(composers)``.
         loss_on: "last" (the tutorial) or "all" positions.
         lr: Adam learning rate (tutorial: 0.005).
         weight_decay: Adam weight decay.
@@ -41,11 +56,17 @@ class MusicModel(L.LightningModule):
         plateau_factor, plateau_patience: ReduceLROnPlateau settings.
         gamma: per-epoch decay of the exponential scheduler.
         composers: composer vocabulary (linked from the data by the CLI; kept for sampling).
+
+    Logged per stage: loss, pitch_ce, pitch_acc/top5, step/duration[/velocity]_mae, and ``nll`` =
+    pitch + step + duration [+ velocity] nats per note when every head has a likelihood (binned
+    timing; the timing/velocity parts are discrete NLLs over their bins, see heads.BinnedHead).
     """
 
     def __init__(self, net: Callable[[int], Net] = LSTMNet, seq_length: int = 25, pitch_weight: float = 0.05,
-                 step_weight: float = 1.0, duration_weight: float = 1.0, pressure: float = 10.0,
-                 timing_head: str = "mse", loss_on: str = "last", lr: float = 0.005, weight_decay: float = 0.0,
+                 step_weight: float = 1.0, duration_weight: float = 1.0, velocity_weight: float = 0.05,
+                 pressure: float = 10.0, timing_head: str = "mse", timing_bins: int = 64, step_max: float = 4.0,
+                 duration_max: float = 8.0, pitch_embedding: int = 0, velocity: bool = False,
+                 composer_dim: int = 0, loss_on: str = "last", lr: float = 0.005, weight_decay: float = 0.0,
                  scheduler: str = "plateau", plateau_factor: float = 0.5, plateau_patience: int = 2,
                  gamma: float = 0.95, composers: list[str] | None = None):
         super().__init__()
@@ -55,30 +76,61 @@ class MusicModel(L.LightningModule):
             raise ConfigError(f"model.scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
         if loss_on not in ("last", "all"):
             raise ConfigError(f"model.loss_on must be 'last' or 'all', got {loss_on!r}")
+        if pitch_embedding < 0 or composer_dim < 0:
+            raise ConfigError("model.pitch_embedding and model.composer_dim must be >= 0 (0 = off)")
         self.save_hyperparameters(ignore=["net"])
-        self.input_size = 3
+        self.pitch_emb = nn.Embedding(128, pitch_embedding) if pitch_embedding else None
+        self.composer_emb = nn.Embedding(max(1, len(composers or [])), composer_dim) if composer_dim else None
+        self.input_size = (pitch_embedding or 1) + 2 + int(velocity) + composer_dim
         self.net = net(self.input_size)
         if loss_on == "all" and not self.net.causal:
             raise ConfigError(f"{type(self.net).__name__} is not causal: use model.loss_on 'last'")
         h = self.net.out_dim
-        self.heads = nn.ModuleDict({
-            "pitch": PitchHead(h),
-            "step": PositivePressureHead(h, pressure),
-            "duration": PositivePressureHead(h, pressure),
-        })
-        self.weights = {"pitch": pitch_weight, "step": step_weight, "duration": duration_weight}
+        if timing_head == "mse":
+            step, duration = PositivePressureHead(h, pressure), PositivePressureHead(h, pressure)
+        else:
+            step = BinnedHead(h, log_edges(step_max, timing_bins))
+            duration = BinnedHead(h, log_edges(duration_max, timing_bins))
+        self.heads = nn.ModuleDict({"pitch": PitchHead(h), "step": step, "duration": duration})
+        if velocity:
+            self.heads["velocity"] = BinnedHead(h, velocity_edges(32), log=False)
+        self.weights = {"pitch": pitch_weight, "step": step_weight, "duration": duration_weight,
+                        "velocity": velocity_weight}
         for stage in ("train", "val", "test"):  # one collection per stage: states must not mix
-            setattr(self, f"{stage}_metrics", MetricCollection({
-                "pitch_acc": MulticlassAccuracy(128, top_k=1, average="micro"),
-                "pitch_top5": MulticlassAccuracy(128, top_k=5, average="micro"),
-                "step_mae": MeanAbsoluteError(),
-                "duration_mae": MeanAbsoluteError(),
-            }, prefix=f"{stage}/"))
+            metrics = {"pitch_acc": MulticlassAccuracy(128, top_k=1, average="micro"),
+                       "pitch_top5": MulticlassAccuracy(128, top_k=5, average="micro"),
+                       "step_mae": MeanAbsoluteError(), "duration_mae": MeanAbsoluteError()}
+            if velocity:
+                metrics["velocity_mae"] = MeanAbsoluteError()
+            setattr(self, f"{stage}_metrics", MetricCollection(metrics, prefix=f"{stage}/"))
 
     # ---- model ---------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, composer: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw features (B, T, 4) -> network input (B, T, input_size): pitch/128, step, duration."""
-        return torch.stack([x[..., 0] / 128.0, x[..., 1], x[..., 2]], dim=-1)
+        """Raw features (B, T, 4) -> network input (B, T, input_size).
+
+        Columns: pitch/128 or pitch embedding (P), step and duration in seconds, [velocity/127],
+        [composer embedding (C), the same at every timestep]. ``composer`` None means unknown (0).
+        """
+        hp = self.hparams
+        if self.pitch_emb is not None:
+            pitch = self.pitch_emb(x[..., 0].long().clamp(0, 127))  # (B, T, P)
+        else:
+            pitch = x[..., :1] / 128.0  # (B, T, 1)
+        parts = [pitch, x[..., 1:3]]  # step, duration (B, T, 2)
+        if hp.velocity:
+            parts.append(x[..., 3:4] / 127.0)
+        if self.composer_emb is not None:
+            if composer is None:
+                composer = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            composer = torch.as_tensor(composer, device=x.device).long().reshape(-1)
+            if composer.numel() == 1 and x.shape[0] > 1:
+                composer = composer.expand(x.shape[0])
+            if int(composer.max()) >= self.composer_emb.num_embeddings or int(composer.min()) < 0:
+                raise ConfigError(f"composer id out of range 0..{self.composer_emb.num_embeddings - 1} "
+                                  f"(0 = unknown); see model.hparams.composers")
+            c = self.composer_emb(composer)  # (B, C)
+            parts.append(c.unsqueeze(1).expand(-1, x.shape[1], -1))  # (B, T, C)
+        return torch.cat(parts, dim=-1)
 
     def forward(self, x: torch.Tensor, composer: torch.Tensor | None = None, state=None):
         """x (B, T, 4) raw features -> ({head: out (B, T, ...)}, state)."""
@@ -96,16 +148,22 @@ class MusicModel(L.LightningModule):
         """Head outputs at one position {name: (B, ...)} -> the sampled next note, raw features (B, 4).
 
         Pitch from the tempered (top-k / top-p filtered) softmax; step and duration from their heads'
-        samplers (the MSE heads return their prediction clipped at 0, as the tutorial); velocity 100.
+        samplers (MSE heads: the prediction clipped at 0, as the tutorial; binned heads: a tempered bin,
+        then a value inside it; temperature 0 = median); velocity from its head (an integer 1..127)
+        when modelled, else 100.
         """
         pitch = self.heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)
-        step = self.heads["step"].sample(out["step"], temperature, generator)
-        duration = self.heads["duration"].sample(out["duration"], temperature, generator)
-        velocity = torch.full_like(step, 100.0)
-        return torch.stack([pitch.to(step.dtype), step, duration, velocity], dim=-1)
+        step = self.heads["step"].sample(out["step"], temperature, generator).clamp_min(0.0)
+        duration = self.heads["duration"].sample(out["duration"], temperature, generator).clamp_min(0.0)
+        if "velocity" in self.heads:
+            velocity = self.heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127)
+        else:
+            velocity = torch.full_like(step, DEFAULT_VELOCITY)
+        return torch.stack([pitch.to(step.dtype), step, duration, velocity.to(step.dtype)], dim=-1)
 
     # ---- training ------------------------------------------------------------------------------
-    def _shared_step(self, batch, stage: str):
+    def compute_loss(self, batch):
+        """(window, composer) -> (weighted loss, {head: loss}, {head: out}, {head: target})."""
         window, composer = batch  # (B, L+1, 4), (B,)
         if window.shape[1] < 2:
             raise ConfigError("windows need at least 2 notes")
@@ -115,18 +173,30 @@ class MusicModel(L.LightningModule):
             target = window[:, -1]  # (B, 4)
         else:
             target = window[:, 1:]  # (B, L, 4)
-        tgt = {"pitch": target[..., 0].long(), "step": target[..., 1], "duration": target[..., 2]}
+        tgt = {"pitch": target[..., 0].long(), "step": target[..., 1], "duration": target[..., 2],
+               "velocity": target[..., 3]}
         losses = {k: self.heads[k].loss(out[k], tgt[k]) for k in self.heads}
         loss = sum(self.weights[k] * losses[k] for k in losses)
-        bs = window.shape[0]
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=stage != "train")
-        self.log(f"{stage}/pitch_ce", losses["pitch"], batch_size=bs, sync_dist=stage != "train")
+        return loss, losses, out, tgt
+
+    def _shared_step(self, batch, stage: str):
+        loss, losses, out, tgt = self.compute_loss(batch)
+        bs = batch[0].shape[0]
+        sync = stage != "train"
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=sync)
+        self.log(f"{stage}/pitch_ce", losses["pitch"], batch_size=bs, sync_dist=sync)
+        nlls = [self.heads[k].nll(out[k], tgt[k]) for k in self.heads]
+        if all(n is not None for n in nlls):  # per-note NLL in nats: sum over heads, mean over notes
+            self.log(f"{stage}/nll", sum(n.mean() for n in nlls), batch_size=bs, sync_dist=sync)
         m = getattr(self, f"{stage}_metrics")
         m[f"{stage}/pitch_acc"](out["pitch"].reshape(-1, 128), tgt["pitch"].reshape(-1))
         m[f"{stage}/pitch_top5"](out["pitch"].reshape(-1, 128), tgt["pitch"].reshape(-1))
-        m[f"{stage}/step_mae"](self.heads["step"].point(out["step"]).reshape(-1), tgt["step"].reshape(-1))
-        m[f"{stage}/duration_mae"](self.heads["duration"].point(out["duration"]).reshape(-1),
-                                   tgt["duration"].reshape(-1))
+        for k in ("step", "duration", "velocity"):
+            if k in self.heads:
+                point = self.heads[k].point(out[k])
+                if k == "velocity":
+                    point = point.round().clamp(1, 127)
+                m[f"{stage}/{k}_mae"](point.reshape(-1), tgt[k].reshape(-1))
         self.log_dict(m, batch_size=bs, on_step=False, on_epoch=True)
         return loss
 
