@@ -49,6 +49,9 @@ class MusicModel(L.LightningModule):
             melody), a softmax gives them a real distribution to sample from, and it has an NLL.
         composer_dim: 0 -> no conditioning; n > 0 -> an embedding of the composer id (0 = unknown)
             concatenated to every timestep's input. Its size is ``len(composers)``.
+        composer_dropout: in training, replace the composer id by 0 (unknown) with this probability, so
+            the "unknown" embedding learns "any composer" (MAESTRO has no unknown files otherwise) and
+            sampling without a composer works.
         loss_on: "last" (the tutorial) or "all" positions.
         lr: Adam learning rate (tutorial: 0.005).
         weight_decay: Adam weight decay.
@@ -66,9 +69,9 @@ class MusicModel(L.LightningModule):
                  step_weight: float = 1.0, duration_weight: float = 1.0, velocity_weight: float = 0.05,
                  pressure: float = 10.0, timing_head: str = "mse", timing_bins: int = 64, step_max: float = 4.0,
                  duration_max: float = 8.0, pitch_embedding: int = 0, velocity: bool = False,
-                 composer_dim: int = 0, loss_on: str = "last", lr: float = 0.005, weight_decay: float = 0.0,
-                 scheduler: str = "plateau", plateau_factor: float = 0.5, plateau_patience: int = 2,
-                 gamma: float = 0.95, composers: list[str] | None = None):
+                 composer_dim: int = 0, composer_dropout: float = 0.1, loss_on: str = "last", lr: float = 0.005,
+                 weight_decay: float = 0.0, scheduler: str = "plateau", plateau_factor: float = 0.5,
+                 plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None):
         super().__init__()
         if timing_head not in TIMING_HEADS:
             raise ConfigError(f"model.timing_head must be one of {TIMING_HEADS}, got {timing_head!r}")
@@ -167,6 +170,9 @@ class MusicModel(L.LightningModule):
         window, composer = batch  # (B, L+1, 4), (B,)
         if window.shape[1] < 2:
             raise ConfigError("windows need at least 2 notes")
+        p = self.hparams.composer_dropout
+        if self.training and self.composer_emb is not None and p > 0:
+            composer = composer.masked_fill(torch.rand(composer.shape, device=composer.device) < p, 0)
         out, _ = self(window[:, :-1], composer)
         if self.hparams.loss_on == "last":
             out = {k: v[:, -1] for k, v in out.items()}
