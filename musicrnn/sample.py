@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ConfigError, MusicRNNError, cli_main
+from .errors import CheckpointError, ConfigError, MusicRNNError, cli_main
 
 
 def find_checkpoint(path: str) -> Path:
@@ -105,7 +105,15 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if str(ckpt) != a.ckpt:
         print(f"using checkpoint {ckpt}", file=sys.stderr)
     device = G.resolve_device(a.device)
-    model = load_model(ckpt, map_location=device)
+    if ckpt.is_file() and ckpt.stat().st_size == 0:  # load_model's message assumes torch says something
+        raise CheckpointError(f"{ckpt}: empty file, not a checkpoint — use checkpoints/last.ckpt or re-train")
+    try:
+        model = load_model(ckpt, map_location=device)
+    except MusicRNNError:
+        raise
+    except Exception as e:  # torch.load on arbitrary bytes raises many types (KeyError, IndexError, ...)
+        raise CheckpointError(f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]}) — "
+                              f"use checkpoints/last.ckpt or re-train") from None
     L = int(model.hparams.seq_length)
     composer = a.composer
     if a.prime:
