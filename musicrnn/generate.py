@@ -98,15 +98,28 @@ def _validate(temperature: float, top_k: int | None, top_p: float | None) -> Non
 class Step:
     """One generated note for each of the B samples (tensors on the generator's device).
 
-    pitch (B,) long, start/end (B,) float64 seconds from the prime's last onset, velocity (B,) long,
+    values (B, 4) float64: pitch, start, end, velocity (times in seconds from the prime's last onset);
     features (B, 4) float32: the raw row fed back to the model (== ``Notes.features(velocity=True)``).
     """
 
-    pitch: torch.Tensor
-    start: torch.Tensor
-    end: torch.Tensor
-    velocity: torch.Tensor
+    values: torch.Tensor
     features: torch.Tensor
+
+    @property
+    def pitch(self) -> torch.Tensor:  # (B,) long
+        return self.values[:, 0].long()
+
+    @property
+    def start(self) -> torch.Tensor:  # (B,) float64
+        return self.values[:, 1]
+
+    @property
+    def end(self) -> torch.Tensor:  # (B,) float64
+        return self.values[:, 2]
+
+    @property
+    def velocity(self) -> torch.Tensor:  # (B,) long
+        return self.values[:, 3].long()
 
 
 class Generator:
@@ -137,6 +150,10 @@ class Generator:
         self.seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.generator.manual_seed(self.seed)
         self._out = None  # head outputs at the last position {head: (B, ...)}
+        # per-column bounds of pitch, step, duration, velocity, and which columns are integers
+        self._lo = torch.tensor([0.0, 0.0, MIN_DURATION, 1.0], dtype=torch.float64, device=self.device)
+        self._hi = torch.tensor([127.0, MAX_SECONDS, MAX_SECONDS, 127.0], dtype=torch.float64, device=self.device)
+        self._int_cols = torch.tensor([True, False, False, True], device=self.device)
 
     # ---- state -------------------------------------------------------------------------------------
     def start(self, prime: Notes, num_samples: int = 1) -> None:
@@ -169,30 +186,28 @@ class Generator:
             raise RuntimeError("call start(prime) before step()")
         raw = self.model.sample_next(self._out, self.temperature, self.top_k, self.top_p,
                                      self.generator)  # (B, 4) pitch, step, duration, velocity
-        raw = torch.nan_to_num(raw.double(), nan=0.0)
-        pitch = raw[:, 0].round().clamp(0, 127)
-        step = raw[:, 1].clamp(0.0, MAX_SECONDS)
-        dur = raw[:, 2].clamp(MIN_DURATION, MAX_SECONDS)
-        vel = raw[:, 3].round().clamp(1, 127) if raw.shape[1] > 3 else torch.full_like(pitch, 100.0)
-        start = self.clock + step  # float64 absolute times, like Notes
-        end = start + dur
-        row = torch.stack([pitch, start - self.clock, end - start, vel], dim=-1).float()  # (B, 4)
+        if raw.shape[1] == 3:  # a model without velocity: the data's default
+            raw = torch.cat([raw, torch.full_like(raw[:, :1], 100.0)], dim=1)
+        r = torch.nan_to_num(raw.double(), nan=0.0).clamp(self._lo, self._hi)  # (B, 4), few ops: it is per note
+        r = torch.where(self._int_cols, r.round(), r)  # integer pitch and velocity
+        start = self.clock + r[:, 1]  # float64 absolute times, exactly as Notes stores them
+        end = start + r[:, 2]
+        row = torch.stack([r[:, 0], start - self.clock, end - start, r[:, 3]], dim=-1).float()  # (B, 4)
         self.clock = start
         if self.mode == "step":
             self._run(row.unsqueeze(1))  # (B, 1, 4): O(1) per note
         else:
             self.window = torch.cat([self.window, row.unsqueeze(1)], dim=1)[:, -self.context:]
             self._run(self.window)  # (B, <=context, 4)
-        return Step(pitch.long(), start, end, vel.long(), row)
+        return Step(torch.stack([r[:, 0], start, end, r[:, 3]], dim=-1), row)
 
 
 def _to_notes(steps: list[Step]) -> list[Notes]:
     """Stack steps (on device) -> one Notes per sample (CPU numpy), one transfer at the end."""
     if not steps:
         return []
-    cols = [torch.stack([getattr(s, k) for s in steps], dim=1).cpu().numpy()
-            for k in ("pitch", "start", "end", "velocity")]  # each (B, N)
-    return [Notes.from_arrays(p, s, e, v) for p, s, e, v in zip(*cols)]
+    v = torch.stack([s.values for s in steps], dim=1).cpu().numpy()  # (B, N, 4)
+    return [Notes.from_arrays(x[:, 0], x[:, 1], x[:, 2], x[:, 3]) for x in v]
 
 
 def generate(model, prime: Notes, num_notes: int, *, num_samples: int = 1, temperature: float = 1.0,
