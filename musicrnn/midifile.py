@@ -8,7 +8,10 @@ cache builds, so channel-event runs are matched by one compiled regex (C speed) 
 events are stepped through in Python.
 
 Repair (``repair_bytes`` / ``repair_tree``): a parser-guided search puts 0x0D back in front of some
-0x0A bytes so that every track has its declared length and parses; see ``repair_bytes``.
+0x0A bytes so that every track has its declared length and parses. Usually several restorations
+parse (a misaligned running-status stretch is valid MIDI); the expected duration, then note/pedal
+consistency, picks one, or the file is reported as unrepairable. On MAESTRO v2.0.0: 306 of the
+309 damaged files are restored, 3 are too ambiguous.
 """
 from __future__ import annotations
 
@@ -210,7 +213,7 @@ def read_checked(path: str | Path) -> bytes:
 # combinatorial one. Stretches without 0x0A are skipped with the regex parser above.
 # ---------------------------------------------------------------------------------------------
 
-MAX_CANDIDATES = 64  # restorations listed for the duration tie-break; more are counted, not listed
+MAX_CANDIDATES = 64  # restorations of one plausible duration compared exactly; more: ambiguous
 _PAYLOAD_CAP = 64  # ways of reading one meta/sysex payload that are kept (more: ambiguous anyway)
 
 _Ins = tuple  # offsets in the damaged data before which a 0x0D is inserted
