@@ -104,31 +104,39 @@ def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> str | None:
             raise ConfigError(f"--ckpt_path last: {path} does not exist — train once without --ckpt_path first")
     elif not os.path.isfile(path):
         raise ConfigError(f"--ckpt_path {path}: no such checkpoint — pass a .ckpt written by musicrnn.fit")
-    import pickle
-
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused — it needs arbitrary code to load ({str(e).splitlines()[0][:120]}); "
-                              f"only resume from checkpoints written by musicrnn.fit") from None
-    except Exception as e:  # the weights-only unpickler raises many types on garbage (IndexError, ...)
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file: "
-                              f"{str(e).splitlines()[0][:120]}) — resume from another checkpoint or re-train") from None
+    ckpt = load_checkpoint_dict(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "loops" not in ckpt:
         raise CheckpointError(f"{path}: not a full training checkpoint of musicrnn.fit (no state_dict/loops) — "
                               f"resume from checkpoints/last.ckpt")
     return path
 
 
+def load_checkpoint_dict(path: str) -> dict:
+    """``torch.load(weights_only=True)`` with every failure turned into one CheckpointError line."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # the weights-only unpickler raises many types on garbage (IndexError, KeyError...)
+        msg = str(e)
+        glob = re.search(r"(?:unsupported|Unsupported global:) GLOBAL (\S+)", msg)
+        if glob:  # a pickled class/function: loading it could run arbitrary code
+            raise CheckpointError(f"{path}: refused — it would import {glob.group(1)} (pickled code, not just "
+                                  f"weights); only resume from checkpoints written by musicrnn.fit") from None
+        first = "" if msg.startswith("Weights only load failed") else ": " + (msg.strip().splitlines() or [""])[0][:100]
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file; "
+                              f"{type(e).__name__}{first}) — resume from another checkpoint or re-train") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: not a training checkpoint (a {type(ckpt).__name__}, not a dict) — "
+                              f"resume from checkpoints/last.ckpt")
+    return ckpt
+
+
 def _check_matches(path: str | None, model) -> None:
     """A checkpoint of another architecture would fail deep inside Lightning: say so in one line."""
     if path is None:
         return
-    import torch
-
-    saved = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    saved = load_checkpoint_dict(path)["state_dict"]
     ours = model.state_dict()
     diff = sorted(set(saved) ^ set(ours)) or [k for k in ours if tuple(saved[k].shape) != tuple(ours[k].shape)]
     if diff:
