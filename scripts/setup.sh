@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-$(command -v python || command -v python3)}"
-PIP=("$PY" -m pip install --quiet --disable-pip-version-check)
+PIP=("$PY" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore)
 if [[ "${MUSICRNN_SKIP_TORCH:-0}" != 1 ]]; then
   if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.__version__.split("+")[0] == "2.13.0" else 1)' 2>/dev/null; then
     echo "setup: installing torch==2.13.0 (CPU)" >&2
