@@ -305,13 +305,17 @@ class PrimeWindow:
 
 
 def pick_window(root: str | Path | None = None, split: str = "validation", seed: int | None = 0,
-                seq_length: int = 25, *, sustain: bool = False, cache_dir: str | Path | None = None) -> PrimeWindow:
-    """A random ``seq_length``-note window of one file of ``split`` (via the note cache), seeded."""
+                seq_length: int = 25, *, sustain: bool = False, cache_dir: str | Path | None = None,
+                progress: bool = False) -> PrimeWindow:
+    """A random ``seq_length``-note window of one file of ``split`` (via the note cache), seeded.
+
+    The first call on a dataset parses it into the note cache (minutes for full MAESTRO; ``progress``).
+    """
     from .notecache import SPLITS, build_or_load
 
     if split not in SPLITS:
         raise ConfigError(f"--prime-split must be one of {SPLITS}, got {split!r}")
-    cache = build_or_load(root, sustain=sustain, progress=False, cache_folder=cache_dir)
+    cache = build_or_load(root, sustain=sustain, progress=progress, cache_folder=cache_dir)
     counts = np.diff(cache.offsets)
     ok = [k for k, f in enumerate(cache.files) if f.split == split and counts[k] >= seq_length]
     if not ok:

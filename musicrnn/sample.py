@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     from .module import load_model
 
     ckpt = find_checkpoint(a.ckpt)
-    if str(ckpt) != a.ckpt:
-        print(f"using checkpoint {ckpt}", file=sys.stderr)
+    info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []  # printed once all input is valid
     device = G.resolve_device(a.device)
     if ckpt.is_file() and ckpt.stat().st_size == 0:  # load_model's message assumes torch says something
         raise CheckpointError(f"{ckpt}: empty file, not a checkpoint — use checkpoints/last.ckpt or re-train")
@@ -118,17 +117,20 @@ def main(argv: list[str] | None = None) -> list[Path]:
     composer = a.composer
     if a.prime:
         prime = G.prime_from_midi(a.prime, L, at=a.prime_at)
-        print(f"prime: {a.prime_at} {L} notes of {a.prime}", file=sys.stderr)
+        info.append(f"prime: {a.prime_at} {L} notes of {a.prime}")
     else:
-        w = G.pick_window(a.data_root, a.prime_split or "validation", a.seed, L)
+        w = G.pick_window(a.data_root, a.prime_split or "validation", a.seed, L,
+                          progress=sys.stderr.isatty())
         prime = w.notes
-        print(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})", file=sys.stderr)
+        info.append(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})")
         if composer is None and w.composer in (getattr(model.hparams, "composers", None) or []):
             composer = w.composer
     gen = G.Generator(model, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
     gen.start(prime, a.num_samples)
     if a.seed is None:
-        print(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)", file=sys.stderr)
+        info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
+    if info:
+        print("\n".join(info), file=sys.stderr)
     samples = G.generate_with(gen, a.num_notes, progress=True)
 
     written: list[Path] = []

@@ -61,10 +61,12 @@ def check_midi(path: Path, num_notes: int) -> Notes:
 
 
 def refused(argv: list[str], capsys, match: str) -> str:
+    capsys.readouterr()  # drop output of earlier successful runs in the same test
     with pytest.raises(SystemExit) as e:
         main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and err[-1].startswith("error: ") and match in err[-1], err
+    assert not any(line.startswith(("prime:", "using checkpoint", "Traceback")) for line in err), err
     return err[-1]
 
 
