@@ -1,6 +1,6 @@
 """Lightning overhead: training windows/s of the baseline through ``Trainer.fit`` and a bare PyTorch loop.
 
-    python benchmarks/lightning_overhead.py [--steps 200] [--warmup 20] [--rounds 3] [--root DIR]
+    python benchmarks/lightning_overhead.py [--steps 150] [--warmup 20] [--rounds 6] [--threads N] [--root DIR]
 
 Both sides train the same baseline (``configs/baseline.yaml`` settings: LSTM(128), seq 25, batch 64) on
 the same windows (the bundled sample by default) with the same loss: the bare loop calls
@@ -96,9 +96,9 @@ def run_bare(dm: MaestroDataModule, steps: int, warmup: int, seed: int) -> tuple
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=int, default=150)
     p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--root", default=None, help="MIDI folder (default: the bundled sample)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args()
