@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
@@ -391,7 +391,6 @@ class _NoteBuffer:
             self.cond.notify_all()
 
 
-NoteTuple = tuple  # (pitch, start_s, end_s, velocity[, channel])
 
 
 def _expand(source: Iterable) -> Iterator[tuple]:
