@@ -63,7 +63,9 @@ def test_repair_then_all_files_load(maestro_cache: NoteCache, maestro_root: Path
     if repair_tree is None:
         pytest.skip("musicrnn.midifile.repair_tree is not written yet")
     dst = tmp_path / "repaired"
-    repair_tree(maestro_root, dst, progress=False)
+    report = repair_tree(maestro_root, dst, progress=False)
+    assert (report["files"], report["repaired"], report["unrepairable"]) == (ALL_FILES, 309, 0), \
+        report.get("unrepairable_files", [])[:3]
     damaged = sorted(p for p, _ in maestro_cache.damaged)
     missing = [p for p in damaged if not (dst / p).is_file()]
     assert not missing, f"{len(missing)} damaged files have no repaired copy, e.g. {missing[:3]}"
