@@ -187,9 +187,21 @@ class ResumableLoader:
 
 
 class ExactResume(Callback):
-    """Checkpoints the global RNG states and makes the datamodule's training loader resumable."""
+    """Checkpoints the global RNG states and makes the datamodule's training loader resumable.
+
+    It also repairs one gap of Lightning's resume: on the first epoch after a restart Lightning skips
+    the epoch's ReduceLROnPlateau step (the monitored metric is not in the checkpoint), so a resumed
+    run would drift from an uninterrupted one. We save the monitored values and take that step here.
+    """
+
+    def __init__(self) -> None:
+        self._trainer: L.Trainer | None = None
+        self._saved_metrics: dict[str, float] = {}
+        self._resumed_at_epoch_end = False
+        self._pending: tuple[dict, int] | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
         dm = trainer.datamodule
         if stage != "fit" or dm is None or getattr(dm, "_musicrnn_resumable", False):
             return
@@ -197,12 +209,54 @@ class ExactResume(Callback):
         dm.train_dataloader = lambda: ResumableLoader(make())
         dm._musicrnn_resumable = True
 
+    def _plateaus(self, trainer) -> list:
+        return [c for c in trainer.lr_scheduler_configs if c.reduce_on_plateau and c.interval == "epoch"]
+
     def state_dict(self) -> dict:
-        return {"rng": rng_state()}
+        metrics = {}
+        if self._trainer is not None:
+            for c in self._plateaus(self._trainer):
+                v = self._trainer.callback_metrics.get(c.monitor)
+                if v is not None:
+                    metrics[c.monitor] = float(v)
+        return {"rng": rng_state(), "metrics": metrics}
 
     def load_state_dict(self, state_dict: dict) -> None:
         if "rng" in state_dict:
             set_rng_state(state_dict["rng"])
+        self._saved_metrics = dict(state_dict.get("metrics", {}))
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loop = trainer.fit_loop
+        # saved after this epoch's validation: it is not re-run, and callback_metrics holds the sanity check's
+        self._resumed_at_epoch_end = loop.restarted_on_epoch_end
+        if loop.resumed_on_epoch_end:  # Lightning goes straight to the next epoch: no epoch-end hooks at all
+            self._step_plateaus(trainer, self._saved_metrics, trainer.current_epoch - 1)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loop = trainer.fit_loop
+        if loop.restarting and loop.epoch_loop._num_ready_batches_reached():  # Lightning will skip the step
+            metrics = self._saved_metrics if self._resumed_at_epoch_end else trainer.callback_metrics
+            # take it where Lightning would: after every on_train_epoch_end (checkpoints save there)
+            self._pending = ({k: float(v) for k, v in metrics.items() if k in self._monitors(trainer)},
+                             trainer.current_epoch)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._pending is not None:
+            self._step_plateaus(trainer, *self._pending)
+            self._pending = None
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.on_train_epoch_start(trainer, pl_module)
+
+    def _monitors(self, trainer: L.Trainer) -> set[str]:
+        return {c.monitor for c in self._plateaus(trainer)}
+
+    def _step_plateaus(self, trainer: L.Trainer, metrics: dict, epoch: int) -> None:
+        for c in self._plateaus(trainer):
+            value = metrics.get(c.monitor)
+            if value is not None and epoch % c.frequency == 0:
+                c.scheduler.step(float(value))
 
 
 # ---- NaN / Inf -------------------------------------------------------------------------------------
