@@ -147,11 +147,12 @@ def _check_matches(path: str | None, model) -> None:
 def _one_line(message: str) -> str:
     """jsonargparse's multi-line parse error -> one line naming the key, the value and the fix."""
     key = re.search(r'Parser key "([^"]+)"', message)
-    given = re.search(r"Given value: (.*)", message)
+    given = re.search(r"Given value: (.*)", message) or re.search(r"Got value: (.*)", message)
     expected = re.findall(r"Expected a <class '([^']+)'>", message)
+    given_text = given.group(1).strip() if given else ""
     if key and given and expected:
         want = " or ".join("None" if e == "NoneType" else e for e in expected)
-        return f"--{key.group(1)}: expected {want}, got {given.group(1).strip()!r} — fix the value ({HELP_HINT})"
+        return f"--{key.group(1)}: expected {want}, got {given_text!r} — fix the value ({HELP_HINT})"
     text = re.sub(r'^Parser key "([^"]+)":', r"--\1:", " ".join(message.split()))
     if len(text) > 300:
         text = text[:300] + "…"
