@@ -7,7 +7,9 @@ sequence length and batch size.
     python benchmarks/train_speed_variants.py configs/hybrid.yaml --seconds 10
 
 Default mode is a bare loop (forward + loss + backward + Adam step) on real windows of the bundled
-sample, pre-fetched so data loading is not measured. Each config is built through the real CLI, so
+sample, pre-fetched so data loading is not measured. Two rates: windows per wall-clock second (what a run
+gets now) and windows per CPU-second of this process (steadier when others load the machine; with
+``--threads 1`` it is the single-core throughput). Each config is built through the real CLI, so
 what is timed is exactly what ``python -m musicrnn.fit --config X`` trains. Numbers on a shared
 machine vary with the load of other users: compare variants within one run.
 """
@@ -42,7 +44,7 @@ def build(config: Path, workdir: str, extra: list[str]):
     return cli.model, cli.datamodule, cli.trainer
 
 
-def bare(model, dm, seconds: float, clip: float | None) -> float:
+def bare(model, dm, seconds: float, clip: float | None) -> tuple[float, float]:
     dm.setup("fit")
     batches = list(itertools.islice(iter(dm.train_dataloader()), 8))  # pre-fetched real windows
     opt = torch.optim.Adam(model.parameters(), lr=model.hparams.lr)  # fresh per round: state is tiny
@@ -58,16 +60,16 @@ def bare(model, dm, seconds: float, clip: float | None) -> float:
 
     for b in batches[:2]:  # warm-up
         step(b)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     for b in itertools.cycle(batches):
         step(b)
         n += b[0].shape[0]
         if time.perf_counter() - t0 >= seconds:
             break
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
-def through_lightning(config: Path, seconds: float) -> float:
+def through_lightning(config: Path, seconds: float) -> tuple[float, float]:
     import lightning as L
 
     class Timer(L.Callback):
@@ -76,7 +78,7 @@ def through_lightning(config: Path, seconds: float) -> float:
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             if batch_idx == 2:
-                self.t0 = time.perf_counter()
+                self.t0, self.c0 = time.perf_counter(), time.process_time()
             elif self.t0 is not None and time.perf_counter() - self.t0 >= seconds:
                 trainer.should_stop = True
 
@@ -91,7 +93,7 @@ def through_lightning(config: Path, seconds: float) -> float:
                             enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
                             callbacks=[timer], gradient_clip_val=_clip(config))
         trainer.fit(model, dm)
-        return timer.n / (time.perf_counter() - timer.t0)
+        return timer.n / (time.perf_counter() - timer.t0), timer.n / (time.process_time() - timer.c0)
 
 
 def _clip(config: Path) -> float | None:
@@ -121,22 +123,23 @@ def main(argv: list[str] | None = None) -> None:
         configs = [REPO / "configs" / f"{v}.yaml" for v in VARIANTS]
     print(f"# {'lightning' if a.lightning else 'bare loop'}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs (shared: numbers vary with load)")
-    built, best = {}, {c: 0.0 for c in configs}
+    built, best, cpu = {}, {c: 0.0 for c in configs}, {c: 0.0 for c in configs}
     with tempfile.TemporaryDirectory() as d:
         for c in configs:
             built[c] = build(c, d, [])[:2]
     for r in range(a.rounds):
         for c in configs:
             model, dm = built[c]
-            rate = through_lightning(c, a.seconds) if a.lightning else bare(model, dm, a.seconds, _clip(c))
-            best[c] = max(best[c], rate)
-            print(f"  round {r + 1}: {c.stem} {rate:.1f} windows/s", file=sys.stderr, flush=True)
-    print(f"{'config':24s} {'net':18s} {'seq':>4s} {'batch':>5s} {'params':>8s} {'windows/s':>10s}")
+            rate, per_cpu = through_lightning(c, a.seconds) if a.lightning else bare(model, dm, a.seconds, _clip(c))
+            best[c], cpu[c] = max(best[c], rate), max(cpu[c], per_cpu)
+            print(f"  round {r + 1}: {c.stem} {rate:.1f} windows/s, {per_cpu:.1f} per CPU-second",
+                  file=sys.stderr, flush=True)
+    print(f"{'config':24s} {'net':18s} {'seq':>4s} {'batch':>5s} {'params':>8s} {'windows/s':>10s} {'per CPU-s':>10s}")
     for c in configs:
         model, dm = built[c]
         params = sum(p.numel() for p in model.parameters())
         print(f"{c.stem:24s} {type(model.net).__name__:18s} {model.hparams.seq_length:4d} "
-              f"{dm.hparams.batch_size:5d} {params:8d} {best[c]:10.1f}", flush=True)
+              f"{dm.hparams.batch_size:5d} {params:8d} {best[c]:10.1f} {cpu[c]:10.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,16 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads spin against other users' work and
+    run several times slower (see benchmarks/train_speed_variants.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_configs_exist():
     names = {c.stem for c in CONFIGS}
     for expected in ("baseline", "hybrid", "exp1_baseline", "exp2_pitch_weight", "exp3_seq50", "exp3b_seq100",
@@ -35,7 +45,8 @@ def test_config_trains_and_reloads(config, tmp_path, monkeypatch):
     monkeypatch.delenv("MUSICRNN_DATA", raising=False)  # the bundled sample
     ck = tmp_path / "ck"
     cli = main(["--config", str(config), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
-                "--trainer.limit_val_batches", "1", "--data.batch_size", "16", "--trainer.num_sanity_val_steps", "0",
+                "--trainer.limit_val_batches", "2", "--data.batch_size", "16",  # "1" parses as 1.0 = all
+                "--trainer.num_sanity_val_steps", "0",
                 "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
                 "--checkpoint.dirpath", str(ck), "--periodic_checkpoint.dirpath", str(ck)])
     assert cli.trainer.global_step == 3

@@ -136,7 +136,7 @@ def test_input_options_change_the_encoding():
     torch.testing.assert_close(rich.encode(window, None), rich.encode(window, torch.zeros(4, dtype=torch.long)))
     assert not torch.allclose(rich.encode(window, composer)[1:], rich.encode(window, None)[1:])
     with pytest.raises(ConfigError, match="composer id out of range"):
-        rich.encode(window, torch.full((4,), 9))
+        rich.eval().encode(window, torch.full((4,), 9))
 
 
 def test_composer_dropout_only_in_training():
