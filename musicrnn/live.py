@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-ports", action="store_true", help="print the output and input ports and exit")
     p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
     p.add_argument("--lookahead", type=float, default=0.5, help="seconds of notes scheduled ahead (default 0.5)")
+    p.add_argument("--speed", type=float, default=1.0, help="tempo factor: 2 plays twice as fast (default 1)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prime", default=None, help="MIDI file whose notes start the generation")
     src.add_argument("--prime-split", default=None, choices=("train", "validation", "test"),
@@ -112,6 +113,8 @@ def _check_args(a: argparse.Namespace) -> None:
         raise ConfigError(f"--channel must be 1..16, got {a.channel}")
     if not (a.lookahead > 0 and np.isfinite(a.lookahead)):
         raise ConfigError(f"--lookahead must be > 0 seconds, got {a.lookahead}")
+    if not (a.speed > 0 and np.isfinite(a.speed)):
+        raise ConfigError(f"--speed must be > 0, got {a.speed}")
     if not (a.pause > 0 and np.isfinite(a.pause)):
         raise ConfigError(f"--pause must be > 0 seconds, got {a.pause}")
     if a.answer_notes < 1:
@@ -155,13 +158,14 @@ def _load(ckpt_arg: str, device):
     return ckpt, model
 
 
-def from_first_note(notes: Iterable[tuple]) -> Iterator[tuple]:
-    """Shift a note stream so its first note starts at 0 (what is played starts when playback does)."""
+def from_first_note(notes: Iterable[tuple], speed: float = 1.0) -> Iterator[tuple]:
+    """Shift a note stream so its first note starts at 0 (playback starts with the music), and divide
+    its times by ``speed`` (2 = twice as fast)."""
     first = None
     for p, s, e, v in notes:
         if first is None:
             first = s
-        yield p, s - first, e - first, v
+        yield p, (s - first) / speed, (e - first) / speed, v
 
 
 def _play(out, source: Iterable[tuple], a: argparse.Namespace, summary: LiveSummary) -> None:
@@ -196,7 +200,7 @@ def _stream(out, model, a: argparse.Namespace, device, summary: LiveSummary, inf
     length = f"{a.num_notes} notes" if a.num_notes else "until Ctrl-C"
     info.append(f"playing to {out.name} on {out.api}: {length}")
     print("\n".join(info), file=sys.stderr, flush=True)
-    _play(out, from_first_note(G.generator_notes(gen, a.num_notes)), a, summary)
+    _play(out, from_first_note(G.generator_notes(gen, a.num_notes), a.speed), a, summary)
 
 
 def _call_and_response(out, inp, model, a: argparse.Namespace, device, summary: LiveSummary,
@@ -219,7 +223,7 @@ def _call_and_response(out, inp, model, a: argparse.Namespace, device, summary: 
                  else f" (the last {L} are the prime)" if len(phrase) > L else "")
         print(f"heard {len(phrase)} notes{short}; answering with {a.answer_notes}", file=sys.stderr, flush=True)
         gen.start(phrase)
-        _play(out, from_first_note(G.generator_notes(gen, a.answer_notes)), a, summary)
+        _play(out, from_first_note(G.generator_notes(gen, a.answer_notes), a.speed), a, summary)
         summary.rounds += 1
 
 
