@@ -205,6 +205,8 @@ class ExactResume(Callback):
         dm = trainer.datamodule
         if stage != "fit" or dm is None or getattr(dm, "_musicrnn_resumable", False):
             return
+        if trainer.world_size > 1:  # keep a plain DataLoader so Lightning can shard it (resume: epoch-exact only)
+            return
         make = dm.train_dataloader
         dm.train_dataloader = lambda: ResumableLoader(make())
         dm._musicrnn_resumable = True

@@ -75,7 +75,7 @@ def upsert_row(report_dir: Path, row: dict) -> None:
 
 
 def run_one(cfg: Path, a: argparse.Namespace) -> dict:
-    name = cfg.stem
+    name = cfg.stem + (f"@{a.tag}" if a.tag else "")
     run_dir = Path(a.runs_dir) / name
     ckpt_dir = run_dir / "checkpoints"
     minutes, seconds = divmod(int(round(a.budget_minutes * 60)), 60)
@@ -141,6 +141,7 @@ def run_one(cfg: Path, a: argparse.Namespace) -> dict:
         "overlap": {t: mean_overlap(r["compare"]) for t, r in result["samples"]["temperatures"].items()},
         "command": shlex.join(["python", "-m", "musicrnn.experiments", "run", str(cfg), "--budget-minutes",
                                str(a.budget_minutes), "--threads", str(a.threads)]
+                              + (["--tag", a.tag] if a.tag else [])
                               + (["--data-root", a.data_root] if a.data_root else [])
                               + (["--train-windows-per-epoch", str(a.train_windows_per_epoch)]
                                  if a.train_windows_per_epoch else [])
@@ -238,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--val-windows", type=int, default=None)
     r.add_argument("--eval-samples", type=int, default=8)
     r.add_argument("--eval-windows", type=int, default=20000)
+    r.add_argument("--tag", default=None, help="suffix of the run names (e.g. 12min), to keep several budgets")
     r.add_argument("--runs-dir", default="runs")
     r.add_argument("--report-dir", default="reports")
     r.add_argument("--fit-args", nargs=argparse.REMAINDER, default=[], help="passed to musicrnn.fit (last)")

@@ -64,7 +64,9 @@ class MusicCLI(LightningCLI):
         })
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": "val/loss", "early_stopping.patience": 5,
-                             "early_stopping.mode": "min", "early_stopping.check_finite": True})
+                             "early_stopping.mode": "min", "early_stopping.check_finite": True,
+                             # check after validation: a run stopped by max_steps mid-epoch has no val/loss
+                             "early_stopping.check_on_train_epoch_end": False})
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.link_arguments("data.seq_length", "model.seq_length")
         parser.link_arguments("data.composers", "model.composers", apply_on="instantiate")
@@ -176,8 +178,9 @@ def main(args: list[str] | None = None) -> MusicCLI:
             raise (e.__cause__ or e.__context__) from None
         raise ConfigError(f"{_one_line(str(e))}") from None
     dm = cli.datamodule
-    dm.prepare_data()  # parse/validate the data before anything is written (logs, checkpoints)
-    dm.setup("fit")
+    if cli.trainer.is_global_zero:  # parse/validate the data before anything is written (logs, checkpoints)
+        dm.prepare_data()
+        dm.setup("fit")
     _check_matches(cli.resume_from, cli.model)
     try:
         cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
