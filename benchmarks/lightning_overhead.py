@@ -11,7 +11,8 @@ no logger, checkpointing, progress bar or validation.
 Each round runs Lightning then bare (order alternating between rounds) from the same seed; throughput
 is timed from the end of step ``warmup`` to the end of the last step (steady state), and separately
 for the whole call (fit() set-up included). The ratio is taken within each round, so slow drifts of a
-shared machine cancel; the median over rounds is reported. JSON line last.
+shared machine cancel; the median over rounds is reported. JSON line last. One torch thread by default:
+an oversubscribed machine makes multi-threaded timings meaningless.
 """
 from __future__ import annotations
 
@@ -100,7 +101,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--root", default=None, help="MIDI folder (default: the bundled sample)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for both sides (default 1: with more threads than free cores, as on a "
+                        "shared machine, OpenMP contention makes timings swing 10x; 0 = torch's choice)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
