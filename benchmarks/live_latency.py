@@ -1,18 +1,22 @@
 """Live MIDI latency: stream N generated notes through a dummy JACK server and time their arrival.
 
     python benchmarks/live_latency.py [--notes 200] [--rate 20] [--gen-ms 0] [--stall-every 0]
+    python benchmarks/live_latency.py --ckpt last.ckpt [--notes 200] [--speed 1]   # a real model, as live plays it
 
 Starts ``jackd -n musicrnn-dummy -r -S -d dummy -r 48000 -p PERIOD -w USEC`` (Debian package jackd2), opens a
 receiving client (``musicrnn.midiport.open_input``) and plays the notes to it with ``Player``; the
 notes come from a generator in the Player's producer thread that can be made slow (``--gen-ms`` per
 note, or a 0.5 s stall every ``--stall-every`` notes) to show that slow generation costs underruns,
 never bunched notes (the producer runs ahead, so a stall only underruns once generation is about as
-slow as playback, e.g. ``--rate 20 --gen-ms 45 --stall-every 40``). Prints notes sent/received, onset error (receive time minus scheduled time:
+slow as playback, e.g. ``--rate 20 --gen-ms 45 --stall-every 40``). With ``--ckpt`` the notes come
+from that model exactly as ``python -m musicrnn.live`` streams them (bundled-sample prime, seeded,
+1 ms GIL switch interval, one torch thread). Prints notes sent/received, onset error (receive time minus scheduled time:
 JACK period + scheduling jitter) median/max in ms, send-side error, underruns.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -46,14 +50,29 @@ def main() -> None:
     ap.add_argument("--period", type=int, default=256, help="JACK frames per period at 48 kHz")
     ap.add_argument("--gen-ms", type=float, default=0.0, help="simulated generation time per note")
     ap.add_argument("--stall-every", type=int, default=0, help="a 0.5 s generation stall every K notes")
+    ap.add_argument("--ckpt", default=None, help="stream this model's notes instead of synthetic ones")
+    ap.add_argument("--speed", type=float, default=1.0, help="with --ckpt: tempo factor, as live --speed")
     args = ap.parse_args()
+    source = notes(args.notes, args.rate, args.gen_ms / 1e3, args.stall_every)
+    realtime = contextlib.nullcontext()
+    if args.ckpt:
+        from musicrnn import generate as G
+        from musicrnn.live import _Realtime, from_first_note
+        from musicrnn.module import load_model
+
+        model = load_model(args.ckpt)
+        gen = G.Generator(model, seed=0)
+        gen.start(G.prime_bundled(seed=0, seq_length=int(model.hparams.seq_length)))
+        source = from_first_note(G.generator_notes(gen, args.notes), args.speed)
+        realtime = _Realtime()
 
     with mp.dummy_jack_server(period=args.period) as server:
         with mp.open_input(virtual="in", api="jack", client="bench-receiver", poll_s=0.0002) as rx, \
                 mp.open_output("bench-receiver:in", api="jack") as out:
             time.sleep(0.1)
-            player = mp.Player(out, notes(args.notes, args.rate, args.gen_ms / 1e3, args.stall_every))
-            stats = player.play()
+            player = mp.Player(out, source)
+            with realtime:
+                stats = player.play()
             time.sleep(0.2)  # let the last JACK cycle deliver
             got = []
             while (ev := rx.get(timeout=0)) is not None:
