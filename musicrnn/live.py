@@ -45,7 +45,7 @@ class LiveSummary:
     underruns: int = 0
     rounds: int = 0
     interrupted: bool = False
-    onset_error_ms: list[float] = field(default_factory=list)  # send time - due time, note-ons
+    onset_error_ms: list[float] = field(default_factory=list)  # send - due time per note-on (PlaybackStats')
     sent: list = field(default_factory=list)  # midiport.SentMessage, in send order
 
     def add(self, player) -> None:
@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     lis.add_argument("--listen", default=None, metavar="PORT",
                      help="call and response: listen to this MIDI input port, answer each phrase")
     lis.add_argument("--listen-virtual", default=None, metavar="NAME",
-                     help="like --listen, on a new virtual input port that a keyboard connects to")
+                     help="like --listen, on a new virtual input port musicrnn-in:NAME that a keyboard "
+                          "connects to")
     p.add_argument("--pause", type=float, default=1.5, help="with --listen: seconds of silence that end "
                                                              "a phrase (default 1.5)")
     p.add_argument("--answer-notes", type=int, default=32, help="with --listen: notes per answer (default 32)")
