@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from .checkpoint import load_checkpoint_dict
 from .callbacks import AtomicCheckpointIO, ExactResume, FaultInjector, LastCheckpoint, NaNGuard
 from .data import MaestroDataModule
 from .errors import CheckpointError, ConfigError, cli_main
@@ -111,27 +112,6 @@ def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> str | None:
         raise CheckpointError(f"{path}: not a full training checkpoint of musicrnn.fit (no state_dict/loops) — "
                               f"resume from checkpoints/last.ckpt")
     return path
-
-
-def load_checkpoint_dict(path: str) -> dict:
-    """``torch.load(weights_only=True)`` with every failure turned into one CheckpointError line."""
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # the weights-only unpickler raises many types on garbage (IndexError, KeyError...)
-        msg = str(e)
-        glob = re.search(r"(?:unsupported|Unsupported global:) GLOBAL (\S+)", msg)
-        if glob:  # a pickled class/function: loading it could run arbitrary code
-            raise CheckpointError(f"{path}: refused — it would import {glob.group(1)} (pickled code, not just "
-                                  f"weights); only resume from checkpoints written by musicrnn.fit") from None
-        first = "" if msg.startswith("Weights only load failed") else ": " + (msg.strip().splitlines() or [""])[0][:100]
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file; "
-                              f"{type(e).__name__}{first}) — resume from another checkpoint or re-train") from None
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(f"{path}: not a training checkpoint (a {type(ckpt).__name__}, not a dict) — "
-                              f"resume from checkpoints/last.ckpt")
-    return ckpt
 
 
 def _check_matches(path: str | None, model) -> None:

@@ -267,13 +267,7 @@ def _bad_checkpoints(tmp_path) -> dict[str, Path]:
     return {"evil": evil, "truncated": trunc, "random": rand, "empty": empty}
 
 
-# module.load_model formats str(e).splitlines()[0] of an empty message (IndexError) and lets the
-# weights-only unpickler's KeyError through; module.py is not ours: the fix is requested.
-_LOAD_MODEL_BUG = pytest.mark.xfail(reason="module.load_model: IndexError/KeyError escape on some garbage",
-                                    strict=False)
-
-
-@pytest.mark.parametrize("kind", ["evil", "truncated", "random", pytest.param("empty", marks=_LOAD_MODEL_BUG)])
+@pytest.mark.parametrize("kind", ["evil", "truncated", "random", "empty"])
 def test_load_model_refuses_bad_checkpoints(tmp_path, kind):
     from musicrnn.module import load_model
 
@@ -285,7 +279,6 @@ def test_load_model_refuses_bad_checkpoints(tmp_path, kind):
         assert "refused" in str(e.value)
 
 
-@_LOAD_MODEL_BUG
 def test_load_model_text_file_is_checkpointerror(tmp_path):
     from musicrnn.module import load_model
 
@@ -297,7 +290,7 @@ def test_load_model_text_file_is_checkpointerror(tmp_path):
 
 @pytest.mark.parametrize("kind", ["evil", "truncated", "random", "empty"])
 def test_fit_resume_refuses_bad_checkpoints(tmp_path, kind):
-    from musicrnn.fit import load_checkpoint_dict
+    from musicrnn.checkpoint import load_checkpoint_dict
 
     path = _bad_checkpoints(tmp_path)[kind]
     with pytest.raises(CheckpointError) as e:
