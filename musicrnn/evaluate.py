@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--rolls", default=None, help="folder for piano-roll PNGs of samples per temperature")
+    p.add_argument("--roll-prefix", default="sample", help="file name prefix of the piano rolls")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     a = p.parse_args(argv)
     result = evaluate(a.ckpt, a.data_root, split=a.split, max_windows=a.max_windows or None,
                       temperatures=a.temperatures, samples=a.samples, num_notes=a.num_notes, seed=a.seed,
-                      device=a.device, roll_dir=Path(a.rolls) if a.rolls else None)
+                      device=a.device, roll_dir=Path(a.rolls) if a.rolls else None, roll_prefix=a.roll_prefix)
     m = result["metrics"]
     print("  ".join(f"{k}={v:.4f}" for k, v in sorted(m.items())), file=sys.stderr)
     for t, r in result["samples"]["temperatures"].items():

@@ -69,9 +69,15 @@ def load_rows(report_dir: Path) -> list[dict]:
 
 
 def upsert_row(report_dir: Path, row: dict) -> None:
-    rows = [r for r in load_rows(report_dir) if r["name"] != row["name"]] + [row]
-    with atomic_write(report_dir / ROWS, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
+    """Replace or add ``row`` by name; a lock file serialises runners writing the same report."""
+    import fcntl
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with open(report_dir / (ROWS + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [r for r in load_rows(report_dir) if r["name"] != row["name"]] + [row]
+        with atomic_write(report_dir / ROWS, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 def run_one(cfg: Path, a: argparse.Namespace) -> dict:
@@ -105,7 +111,7 @@ def run_one(cfg: Path, a: argparse.Namespace) -> dict:
     ckpt = best[-1] if best else ckpt_dir / "last.ckpt"
     ev_json = run_dir / "eval.json"
     ev = [sys.executable, "-m", "musicrnn.evaluate", "--ckpt", str(ckpt), "--out", str(ev_json),
-          "--samples", str(a.eval_samples), "--rolls", str(Path(a.report_dir) / "rolls"),
+          "--samples", str(a.eval_samples), "--rolls", str(Path(a.report_dir) / "rolls"), "--roll-prefix", name,
           "--max-windows", str(a.eval_windows)]
     if a.data_root:
         ev += ["--data-root", a.data_root]
@@ -114,9 +120,6 @@ def run_one(cfg: Path, a: argparse.Namespace) -> dict:
         rc = subprocess.call(ev, env=env, stdout=log, stderr=subprocess.STDOUT)
     if rc != 0:
         raise ConfigError(f"{ckpt}: evaluation failed (exit {rc}) — see {run_dir / 'eval.log'}")
-    # evaluate names piano rolls "sample_T*.png"; keep them per experiment
-    for png in (Path(a.report_dir) / "rolls").glob("sample_T*.png"):
-        png.replace(png.with_name(f"{name}_{png.name[len('sample_'):]}"))
     result = json.loads(ev_json.read_text())
     import torch
 
