@@ -32,6 +32,7 @@ from .callbacks import AtomicCheckpointIO, ExactResume, FaultInjector, LastCheck
 from .data import MaestroDataModule
 from .errors import CheckpointError, ConfigError, cli_main
 from .module import MusicModel
+from .tb_samples import SampleLogger
 
 TRAINER_DEFAULTS = {
     "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -50,6 +51,9 @@ class MusicCLI(LightningCLI):
                             help="after fit, evaluate the best checkpoint on the test split")
         parser.add_argument("--checkpoint_every_minutes", type=float, default=10.0,
                             help="also rewrite last.ckpt every this many minutes of training (0 = only at epoch ends)")
+        parser.add_argument("--samples_every_n_epochs", type=int, default=1,
+                            help="log a generated sample (piano roll, audio with FluidSynth) to TensorBoard "
+                                 "every n validation epochs; 0 = never")
         parser.add_argument("--checkpoint_every_n_steps", type=int | None, default=None,
                             help="also rewrite last.ckpt every this many optimizer steps")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -90,6 +94,8 @@ class MusicCLI(LightningCLI):
         extra = [self._get(self.config_init, k) for k in self._parser(self.subcommand).callback_keys]
         trainer = self._instantiate_trainer({**self._get(self.config_init, "trainer", default={}), **kwargs},
                                             extra + ours)
+        if trainer.logger is not None and c.samples_every_n_epochs > 0:
+            trainer.callbacks.append(SampleLogger(every_n_epochs=c.samples_every_n_epochs))
         if trainer.logger is None:  # --trainer.logger false: the LR monitor has nowhere to log
             trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, LearningRateMonitor)]
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # keep a user's own plugin

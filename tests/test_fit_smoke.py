@@ -66,6 +66,8 @@ def test_fit_logs_metrics_to_tensorboard(fitted):
     for m in METRICS:
         values = [e.value for e in acc.Scalars(m)]
         assert values and all(v == v for v in values), m  # logged, and not NaN
+    # a generated sample is shown next to the scalars (tb_samples.SampleLogger)
+    assert "samples/piano_roll" in acc.Tags()["images"], acc.Tags()["images"]
     acc_value = acc.Scalars("val/pitch_acc")[-1].value
     assert 0.0 <= acc_value <= acc.Scalars("val/pitch_top5")[-1].value <= 1.0
 
