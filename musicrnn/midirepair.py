@@ -30,7 +30,7 @@ from .midifile import _DATA_LEN, _header, _varlen, check_chunks, skip_channel_ev
 # 0x0D, after which data[i] follows ("pending"). Parsing this stream event by event, the state at
 # an event boundary is (i, pending, insertions so far, running status); states are expanded in
 # order of i and merged, so the search is a dynamic programme over byte offsets, not a
-# combinatorial one. Stretches without 0x0A are skipped with the regex parser above.
+# combinatorial one. Stretches without 0x0A are skipped with midifile.skip_channel_events (regex).
 # ---------------------------------------------------------------------------------------------
 
 MAX_CANDIDATES = 64  # default number of restorations ``restorations`` lists
