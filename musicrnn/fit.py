@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI

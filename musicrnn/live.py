@@ -35,6 +35,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .errors import CheckpointError, ConfigError, MusicRNNError, cli_main
+from .sample import add_prime_args, add_sampling_args
 
 
 @dataclass
@@ -76,14 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
     p.add_argument("--lookahead", type=float, default=0.5, help="seconds of notes scheduled ahead (default 0.5)")
     p.add_argument("--speed", type=float, default=1.0, help="tempo factor: 2 plays twice as fast (default 1)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--prime", default=None, help="MIDI file whose notes start the generation")
-    src.add_argument("--prime-split", default=None, choices=("train", "validation", "test"),
-                     help="prime with a random window of this dataset split (default: validation)")
-    p.add_argument("--prime-at", default="end", choices=("start", "end"),
-                   help="with --prime: use the file's first or last notes (default: end)")
-    p.add_argument("--data-root", default=None, help="dataset folder for --prime-split (default: "
-                                                     "$MUSICRNN_DATA, else the bundled sample)")
+    add_prime_args(p)
     p.add_argument("--num-notes", type=int, default=None, help="notes to play (default: until Ctrl-C)")
     lis = p.add_mutually_exclusive_group()
     lis.add_argument("--listen", default=None, metavar="PORT",
@@ -96,13 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-notes", type=int, default=32, help="with --listen: notes per answer (default 32)")
     p.add_argument("--rounds", type=int, default=None, help="with --listen: stop after N answers "
                                                              "(default: until Ctrl-C)")
-    p.add_argument("--temperature", type=float, default=1.0, help="pitch softmax temperature; 0 = greedy")
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None, help="same seed, same notes (default: random, printed)")
-    p.add_argument("--composer", default=None, help="composer name for composer-conditioned models "
-                                                    "(default: the prime window's composer, else unknown)")
-    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    add_sampling_args(p)
     return p
 
 

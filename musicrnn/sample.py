@@ -35,9 +35,8 @@ def output_paths(out: Path, num_samples: int) -> list[Path]:
     return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(num_samples)]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m musicrnn.sample", description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", default="last.ckpt", help="checkpoint (also looked up in checkpoints/)")
+def add_prime_args(p: argparse.ArgumentParser) -> None:
+    """--prime / --prime-split / --prime-at / --data-root: shared by sample and live."""
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prime", default=None, help="MIDI file whose notes start the generation")
     src.add_argument("--prime-split", default=None, choices=("train", "validation", "test"),
@@ -46,15 +45,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --prime: use the file's first or last notes (default: end)")
     p.add_argument("--data-root", default=None, help="dataset folder for --prime-split (default: "
                                                      "$MUSICRNN_DATA, else the bundled sample)")
-    p.add_argument("--num-notes", type=int, default=200)
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """--temperature / --top-k / --top-p / --seed / --composer / --device: shared by sample and live."""
     p.add_argument("--temperature", type=float, default=1.0, help="pitch softmax temperature; 0 = greedy")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None, help="same seed, same notes (default: random, printed)")
-    p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
     p.add_argument("--composer", default=None, help="composer name for composer-conditioned models "
                                                     "(default: the prime window's composer, else unknown)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m musicrnn.sample", description=__doc__.split("\n")[0])
+    p.add_argument("--ckpt", default="last.ckpt", help="checkpoint (also looked up in checkpoints/)")
+    add_prime_args(p)
+    p.add_argument("--num-notes", type=int, default=200)
+    add_sampling_args(p)
+    p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
     p.add_argument("--out", default="samples/out.mid", help="output MIDI (out_0.mid ... with --num-samples)")
     p.add_argument("--include-prime", action="store_true", help="write the prime before the continuation")
     p.add_argument("--wav", action="store_true", help="also render a WAV with FluidSynth")

@@ -9,7 +9,6 @@ every note-on has its note-off, nothing hangs, Ctrl-C ends with all notes off. R
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,13 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicrnn import midiport as mp
 from musicrnn.live import main
 from test_generate import MAESTRO_FILE, train_tiny
-from test_midiport import CC, ON, Receiver, assert_no_hanging, ctrl_c
+from test_midiport import CC, ON, Receiver, assert_no_hanging, ctrl_c, jack, needs_jack  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
-needs_jack = pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd not installed (apt-get install jackd2)")
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +38,6 @@ def in_run(ckpt, monkeypatch):
     monkeypatch.setenv("MUSICRNN_CACHE", str(ckpt.parent / "cache"))
     monkeypatch.delenv("MUSICRNN_DATA", raising=False)
     return ckpt
-
-
-@pytest.fixture(scope="module")
-def jack():
-    if shutil.which("jackd") is None:
-        pytest.skip("jackd not installed (apt-get install jackd2)")
-    with mp.dummy_jack_server("musicrnn-test") as name:
-        yield name
 
 
 @pytest.fixture
