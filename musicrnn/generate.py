@@ -150,6 +150,7 @@ class Generator:
         self.seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.generator.manual_seed(self.seed)
         self._out = None  # head outputs at the last position {head: (B, ...)}
+        self._stepper = None
         # per-column bounds of pitch, step, duration, velocity, and which columns are integers
         self._lo = torch.tensor([0.0, 0.0, MIN_DURATION, 1.0], dtype=torch.float64, device=self.device)
         self._hi = torch.tensor([127.0, MAX_SECONDS, MAX_SECONDS, 127.0], dtype=torch.float64, device=self.device)
@@ -170,6 +171,9 @@ class Generator:
         self.window = x[:, -self.context:]  # (B, <=context, 4): only used in window mode
         self.state = None
         self._run(x if self.mode == "step" else self.window)
+        # a fast one-note step (MusicModel.stepper), built once per run; None -> forward on (B, 1, 4)
+        make = getattr(self.model, "stepper", None) if self.mode == "step" else None
+        self._stepper = make() if make is not None else None
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> None:
@@ -194,8 +198,10 @@ class Generator:
         end = start + r[:, 2]
         row = torch.stack([r[:, 0], start - self.clock, end - start, r[:, 3]], dim=-1).float()  # (B, 4)
         self.clock = start
-        if self.mode == "step":
-            self._run(row.unsqueeze(1))  # (B, 1, 4): O(1) per note
+        if self.mode == "step" and self._stepper is not None:  # (B, 4): O(1) per note, few torch calls
+            self._out, self.state = self._stepper(row, self.composer, self.state)
+        elif self.mode == "step":
+            self._run(row.unsqueeze(1))  # (B, 1, 4)
         else:
             self.window = torch.cat([self.window, row.unsqueeze(1)], dim=1)[:, -self.context:]
             self._run(self.window)  # (B, <=context, 4)

@@ -13,6 +13,7 @@ from typing import Callable
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
@@ -142,6 +143,91 @@ class MusicModel(L.LightningModule):
         h, state = self.net(self.encode(x, composer), state)  # (B, T, H)
         return {name: head(h) for name, head in self.heads.items()}, state
 
+    @torch.no_grad()
+    def forward_step(self, x: torch.Tensor, composer: torch.Tensor | None = None, state=None):
+        """One note per sample with carried state: x (B, 4) raw -> ({head: out (B, ...)}, state).
+
+        The same as ``forward(x.unsqueeze(1), composer, state)`` at its only position, through
+        ``stepper()`` when this model has a fast path (see there), else through ``forward``.
+        """
+        fn = self.stepper() if state is not None else None
+        if fn is None:
+            out, state = self(x.unsqueeze(1), composer, state)  # {head: (B, 1, ...)}
+            return {k: v[:, 0] for k, v in out.items()}, state
+        if composer is not None:
+            composer = torch.as_tensor(composer, device=x.device).long().reshape(-1).expand(x.shape[0])
+        return fn(x, composer, state)
+
+    def stepper(self) -> Callable | None:
+        """A function ``(x (B, 4) raw, composer (B,) long | None, state) -> ({head: (B, ...)}, state)``
+        computing ``forward`` for one timestep with carried state, or None when there is no fast path
+        (a core other than the LSTM ones, custom heads, training mode). Build it once per run.
+
+        Why: sampling feeds one note per step, and at batch 1 the fixed cost per call is most of the
+        time, not the arithmetic: ``nn.LSTM``'s oneDNN path costs ~0.1 ms for one timestep, and each
+        module call, parameter lookup and op adds microseconds. The stepper looks the weights up once,
+        steps LSTM layers with ``torch.lstm_cell`` (PyTorch's native LSTM kernel: the same function
+        as oneDNN's, rounded differently by ~1e-8) and runs heads as ``F.linear``. The state keeps the
+        core's own format, so ``forward`` and the stepper can be mixed. The weights are the module's
+        own parameters (in-place updates are seen); composer ids are not range-checked here (``forward``
+        checked them when the prime was run).
+        """
+        if self.training:
+            return None
+        core = _core_plan(self.net)
+        if core is None:
+            return None
+        layers, stacked, dense = core
+        heads = []
+        for name, head in self.heads.items():
+            kind = type(head)
+            if kind not in (PitchHead, BinnedHead, PositivePressureHead):  # forward is proj(h) [.squeeze(-1)]
+                return None
+            heads.append((name, head.proj.weight, head.proj.bias, kind is PositivePressureHead))
+        ncol = 3 + int(bool(self.hparams.velocity))
+        weight = next(self.parameters())
+        div = torch.tensor([128.0, 1.0, 1.0, 127.0][:ncol], dtype=weight.dtype, device=weight.device)  # /1 is exact
+        div_rest = div[1:].clone()
+        pitch_emb = self.pitch_emb.weight if self.pitch_emb is not None else None
+        composer_emb = self.composer_emb.weight if self.composer_emb is not None else None
+        n_layers = len(layers)
+
+        def step(x: torch.Tensor, composer: torch.Tensor | None, state):
+            if pitch_emb is None:  # encode, bitwise as ``encode``
+                h = x[:, :ncol] / div  # (B, 1 + 2 [+ 1])
+            else:
+                h = torch.cat([F.embedding(x[:, 0].long().clamp(0, 127), pitch_emb), x[:, 1:ncol] / div_rest], -1)
+            if composer_emb is not None:
+                if composer is None:
+                    composer = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+                h = torch.cat([h, F.embedding(composer, composer_emb)], -1)  # (B, input_size)
+            if stacked:  # [(h (1, B, H), c (1, B, H)) per layer]
+                carried = [(s[0][0], s[1][0]) for s in state]
+            else:  # (h (L, B, H), c (L, B, H))
+                carried = [(state[0][k], state[1][k]) for k in range(n_layers)]
+            new = []
+            for weights, hc in zip(layers, carried):
+                hc = torch.lstm_cell(h, hc, *weights)  # ((B, H), (B, H)); dropout between layers: off in eval
+                new.append(hc)
+                h = hc[0]
+            if stacked:
+                state = [(a.unsqueeze(0), c.unsqueeze(0)) for a, c in new]
+            elif n_layers == 1:
+                state = (new[0][0].unsqueeze(0), new[0][1].unsqueeze(0))
+            else:
+                state = (torch.stack([a for a, _ in new]), torch.stack([c for _, c in new]))
+            for w, b, relu in dense:  # Linear [-> ReLU]; dropout is the identity in eval
+                h = F.linear(h, w, b)
+                if relu:
+                    h = torch.relu(h)
+            out = {}
+            for name, w, b, squeeze in heads:
+                o = F.linear(h, w, b)  # (B, K)
+                out[name] = o.squeeze(-1) if squeeze else o
+            return out, state
+
+        return step
+
     @property
     def steppable(self) -> bool:
         """True when the core can be fed one note at a time with carried state (O(1) per note)."""
@@ -258,6 +344,48 @@ class MusicModel(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["musicrnn"] = {"format": CHECKPOINT_FORMAT, "net": self.net.config(),
                                   "hparams": dict(self.hparams)}
+
+
+def _core_plan(net: nn.Module):
+    """(LSTM layer weights, state is a per-layer list, dense [(w, b, relu)]) of a known LSTM core in
+    eval mode, or None (-> ``forward``). Exact type checks: a subclass may change ``forward``."""
+    from .nets import HybridLSTM, LSTMDense, LSTMNet, StackedLSTM
+
+    def lstm_layers(lstm) -> list | None:
+        if type(lstm) is not nn.LSTM or lstm.bidirectional or lstm.proj_size or lstm.training:
+            return None
+        return [tuple(w) for w in lstm.all_weights]  # (w_ih, w_hh[, b_ih, b_hh]) per layer
+
+    def stacked_layers(stack) -> list | None:
+        if type(stack) is not StackedLSTM:
+            return None
+        layers = [lstm_layers(lstm) for lstm in stack.layers]
+        if any(w is None or len(w) != 1 for w in layers):
+            return None
+        return [w[0] for w in layers]
+
+    kind = type(net)
+    if kind is LSTMNet:
+        layers = lstm_layers(net.lstm)
+        return None if layers is None else (layers, False, [])
+    if kind is StackedLSTM:
+        layers = stacked_layers(net)
+        return None if layers is None else (layers, True, [])
+    if kind not in (LSTMDense, HybridLSTM):
+        return None
+    stacked = kind is HybridLSTM
+    layers = stacked_layers(net.lstm) if stacked else lstm_layers(net.lstm)
+    if layers is None:
+        return None
+    dense: list[list] = []
+    for layer in net.dense.layers:  # Linear -> ReLU -> Dropout per size
+        if type(layer) is nn.Linear:
+            dense.append([layer.weight, layer.bias, False])
+        elif type(layer) is nn.ReLU and dense and not dense[-1][2]:
+            dense[-1][2] = True
+        elif type(layer) is not nn.Dropout:
+            return None
+    return layers, stacked, [tuple(d) for d in dense]
 
 
 def load_model(path, map_location: str | torch.device = "cpu") -> MusicModel:
