@@ -29,6 +29,7 @@ Design decisions (why):
 from __future__ import annotations
 
 import os
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -130,6 +131,8 @@ class Generator:
     ``context`` notes, default ``seq_length``, every step).
     """
 
+    HOST_MAX_BATCH = 8  # up to this many samples on CPU, per-note bookkeeping runs in Python floats
+
     def __init__(self, model, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                  seed: int | None = None, device: str | torch.device = "cpu", composer: str | int | None = None,
                  mode: str = "auto", context: int | None = None):
@@ -167,7 +170,10 @@ class Generator:
         x = feats.unsqueeze(0).expand(num_samples, -1, -1).contiguous()  # (B, L, 4)
         self.batch = num_samples
         self.composer = torch.full((num_samples,), self.composer_id, dtype=torch.long, device=self.device)
-        self.clock = torch.zeros(num_samples, dtype=torch.float64, device=self.device)  # last onset, s
+        self.clock = torch.zeros(num_samples, dtype=torch.float64, device=self.device)  # last onset, s (_finish)
+        # small CPU batches keep the clock and do the per-note arithmetic in Python floats (_finish_host)
+        self._host = self.device.type == "cpu" and num_samples <= self.HOST_MAX_BATCH
+        self._clock_host = [0.0] * num_samples  # last onset per sample, s
         self.window = x[:, -self.context:]  # (B, <=context, 4): only used in window mode
         self.state = None
         self._run(x if self.mode == "step" else self.window)
@@ -183,29 +189,57 @@ class Generator:
         self.state = state if self.mode == "step" else None
         self._out = {k: v[:, -1] for k, v in out.items()}  # {head: (B, ...)}
 
-    @torch.inference_mode()
     def step(self) -> Step:
         """Sample the next note of every sample, feed it back, and return it."""
+        if torch.is_inference_mode_enabled():  # generate_with enters it once: skip a context per note
+            return self._step()
+        with torch.inference_mode():
+            return self._step()
+
+    def _step(self) -> Step:
         if self._out is None:
             raise RuntimeError("call start(prime) before step()")
         raw = self.model.sample_next(self._out, self.temperature, self.top_k, self.top_p,
                                      self.generator)  # (B, 4) pitch, step, duration, velocity
         if raw.shape[1] == 3:  # a model without velocity: the data's default
             raw = torch.cat([raw, torch.full_like(raw[:, :1], 100.0)], dim=1)
-        r = torch.nan_to_num(raw.double(), nan=0.0).clamp(self._lo, self._hi)  # (B, 4), few ops: it is per note
-        r = torch.where(self._int_cols, r.round(), r)  # integer pitch and velocity
-        start = self.clock + r[:, 1]  # float64 absolute times, exactly as Notes stores them
-        end = start + r[:, 2]
-        row = torch.stack([r[:, 0], start - self.clock, end - start, r[:, 3]], dim=-1).float()  # (B, 4)
-        self.clock = start
-        if self.mode == "step" and self._stepper is not None:  # (B, 4): O(1) per note, few torch calls
+        values, row = self._finish_host(raw) if self._host else self._finish(raw)
+        if self._stepper is not None:  # (B, 4): O(1) per note, few torch calls
             self._out, self.state = self._stepper(row, self.composer, self.state)
         elif self.mode == "step":
             self._run(row.unsqueeze(1))  # (B, 1, 4)
         else:
             self.window = torch.cat([self.window, row.unsqueeze(1)], dim=1)[:, -self.context:]
             self._run(self.window)  # (B, <=context, 4)
-        return Step(torch.stack([r[:, 0], start, end, r[:, 3]], dim=-1), row)
+        return Step(values, row)
+
+    def _finish(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """raw (B, 4) -> (values (B, 4) float64 pitch/start/end/velocity, row fed back (B, 4) float32)."""
+        r = torch.nan_to_num(raw.double(), nan=0.0).clamp(self._lo, self._hi)  # (B, 4)
+        r = torch.where(self._int_cols, r.round(), r)  # integer pitch and velocity
+        start = self.clock + r[:, 1]  # float64 absolute times, exactly as Notes stores them
+        end = start + r[:, 2]
+        row = torch.stack([r[:, 0], start - self.clock, end - start, r[:, 3]], dim=-1).float()  # (B, 4)
+        self.clock = start
+        return torch.stack([r[:, 0], start, end, r[:, 3]], dim=-1), row
+
+    def _finish_host(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``_finish`` in Python floats, for small CPU batches (why: ~20 torch calls of ~1-2 us each per
+        note cost more than the sampling; Python floats are IEEE doubles, so the values are the same
+        bits: the same clamp, round-half-even, float64 sums and float32 rounding)."""
+        lo, hi = (0.0, 0.0, MIN_DURATION, 1.0), (127.0, MAX_SECONDS, MAX_SECONDS, 127.0)
+        values, rows, clock = array("d"), array("d"), self._clock_host
+        for b, x in enumerate(raw.tolist()):  # B rows of 4 floats
+            x = [min(max(0.0 if v != v else v, lo[k]), hi[k]) for k, v in enumerate(x)]  # NaN -> 0, clamp
+            pitch, velocity = float(round(x[0])), float(round(x[3]))  # round() on a float: half to even
+            start = clock[b] + x[1]
+            end = start + x[2]
+            values.extend((pitch, start, end, velocity))
+            rows.extend((pitch, start - clock[b], end - start, velocity))
+            clock[b] = start
+        # array("f") rounds each double to the nearest float32, as Tensor.float() does
+        return (torch.frombuffer(values, dtype=torch.float64).view(-1, 4),  # (B, 4)
+                torch.frombuffer(array("f", rows), dtype=torch.float32).view(-1, 4))  # (B, 4)
 
 
 def _to_notes(steps: list[Step]) -> list[Notes]:

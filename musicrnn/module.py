@@ -233,7 +233,6 @@ class MusicModel(L.LightningModule):
         """True when the core can be fed one note at a time with carried state (O(1) per note)."""
         return self.net.steppable
 
-    @torch.no_grad()
     def sample_next(self, out: dict, temperature: float = 1.0, top_k: int | None = None,
                     top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Head outputs at one position {name: (B, ...)} -> the sampled next note, raw features (B, 4).
@@ -241,16 +240,29 @@ class MusicModel(L.LightningModule):
         Pitch from the tempered (top-k / top-p filtered) softmax; step and duration from their heads'
         samplers (MSE heads: the prediction clipped at 0, as the tutorial; binned heads: a tempered bin,
         then a value inside it; temperature 0 = median); velocity from its head (an integer 1..127)
-        when modelled, else 100.
+        when modelled, else 100. Runs without autograd (a caller already in inference mode, as the
+        sampling loop is, skips entering a context once per note).
         """
-        pitch = self.heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)
-        step = self.heads["step"].sample(out["step"], temperature, generator).clamp_min(0.0)
-        duration = self.heads["duration"].sample(out["duration"], temperature, generator).clamp_min(0.0)
-        if "velocity" in self.heads:
-            velocity = self.heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127)
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self._sample_next(out, temperature, top_k, top_p, generator)
+        return self._sample_next(out, temperature, top_k, top_p, generator)
+
+    def _sample_next(self, out, temperature, top_k, top_p, generator) -> torch.Tensor:
+        heads = self.heads
+        pitch = heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)  # (B,)
+        timing = []
+        for name in ("step", "duration"):
+            head = heads[name]
+            value = head.sample(out[name], temperature, generator)  # (B,)
+            timing.append(value if type(head) is PositivePressureHead else value.clamp_min(0.0))  # it clamps
+        step, duration = timing
+        if "velocity" in heads:
+            velocity = heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127)
+            velocity = velocity.to(step.dtype)
         else:
             velocity = torch.full_like(step, DEFAULT_VELOCITY)
-        return torch.stack([pitch.to(step.dtype), step, duration, velocity.to(step.dtype)], dim=-1)
+        return torch.stack([pitch.to(step.dtype), step, duration, velocity], dim=-1)  # (B, 4)
 
     # ---- training ------------------------------------------------------------------------------
     def compute_loss(self, batch):
