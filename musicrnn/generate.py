@@ -153,7 +153,7 @@ class Generator:
         self.seed = int(seed) if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.generator.manual_seed(self.seed)
         self._out = None  # head outputs at the last position {head: (B, ...)}
-        self._stepper = None
+        self._state, self._stepper, self._cells = None, None, None
         # per-column bounds of pitch, step, duration, velocity, and which columns are integers
         self._lo = torch.tensor([0.0, 0.0, MIN_DURATION, 1.0], dtype=torch.float64, device=self.device)
         self._hi = torch.tensor([127.0, MAX_SECONDS, MAX_SECONDS, 127.0], dtype=torch.float64, device=self.device)
@@ -175,11 +175,22 @@ class Generator:
         self._host = self.device.type == "cpu" and num_samples <= self.HOST_MAX_BATCH
         self._clock_host = [0.0] * num_samples  # last onset per sample, s
         self.window = x[:, -self.context:]  # (B, <=context, 4): only used in window mode
-        self.state = None
+        self.state = None  # (also drops the stepper of an earlier start)
         self._run(x if self.mode == "step" else self.window)
         # a fast one-note step (MusicModel.stepper), built once per run; None -> forward on (B, 1, 4)
         make = getattr(self.model, "stepper", None) if self.mode == "step" else None
         self._stepper = make() if make is not None else None
+        if self._stepper is not None:
+            self._cells = self._stepper.cells(self._state)  # the carried state, in the stepper's format
+
+    @property
+    def state(self):
+        """The core's carried state in its own format (step mode; None in window mode)."""
+        return self._stepper.state(self._cells) if self._stepper is not None else self._state
+
+    @state.setter
+    def state(self, value) -> None:
+        self._state, self._stepper = value, None
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor) -> None:
@@ -205,7 +216,7 @@ class Generator:
             raw = torch.cat([raw, torch.full_like(raw[:, :1], 100.0)], dim=1)
         values, row = self._finish_host(raw) if self._host else self._finish(raw)
         if self._stepper is not None:  # (B, 4): O(1) per note, few torch calls
-            self._out, self.state = self._stepper(row, self.composer, self.state)
+            self._out, self._cells = self._stepper(row, self.composer, self._cells)
         elif self.mode == "step":
             self._run(row.unsqueeze(1))  # (B, 1, 4)
         else:
@@ -278,7 +289,8 @@ def generate_with(gen: Generator, num_notes: int, progress: bool = False) -> lis
 
         it = tqdm(it, desc="sampling", unit="note", file=sys.stderr, disable=None, dynamic_ncols=True,
                   leave=False)
-    return _to_notes([gen.step() for _ in it])
+    with torch.inference_mode():  # once for the whole loop, not once per note
+        return _to_notes([gen.step() for _ in it])
 
 
 def stream(model, prime: Notes, *, num_notes: int | None = None, temperature: float = 1.0,

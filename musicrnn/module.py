@@ -150,83 +150,31 @@ class MusicModel(L.LightningModule):
         The same as ``forward(x.unsqueeze(1), composer, state)`` at its only position, through
         ``stepper()`` when this model has a fast path (see there), else through ``forward``.
         """
-        fn = self.stepper() if state is not None else None
-        if fn is None:
+        st = self.stepper() if state is not None else None
+        if st is None:
             out, state = self(x.unsqueeze(1), composer, state)  # {head: (B, 1, ...)}
             return {k: v[:, 0] for k, v in out.items()}, state
         if composer is not None:
             composer = torch.as_tensor(composer, device=x.device).long().reshape(-1).expand(x.shape[0])
-        return fn(x, composer, state)
+        out, cells = st(x, composer, st.cells(state))
+        return out, st.state(cells)
 
-    def stepper(self) -> Callable | None:
-        """A function ``(x (B, 4) raw, composer (B,) long | None, state) -> ({head: (B, ...)}, state)``
-        computing ``forward`` for one timestep with carried state, or None when there is no fast path
-        (a core other than the LSTM ones, custom heads, training mode). Build it once per run.
-
-        Why: sampling feeds one note per step, and at batch 1 the fixed cost per call is most of the
-        time, not the arithmetic: ``nn.LSTM``'s oneDNN path costs ~0.1 ms for one timestep, and each
-        module call, parameter lookup and op adds microseconds. The stepper looks the weights up once,
-        steps LSTM layers with ``torch.lstm_cell`` (PyTorch's native LSTM kernel: the same function
-        as oneDNN's, rounded differently by ~1e-8) and runs heads as ``F.linear``. The state keeps the
-        core's own format, so ``forward`` and the stepper can be mixed. The weights are the module's
-        own parameters (in-place updates are seen); composer ids are not range-checked here (``forward``
-        checked them when the prime was run).
-        """
+    def stepper(self) -> "Stepper | None":
+        """A ``Stepper`` computing ``forward`` for one timestep with carried state, or None when there
+        is no fast path (a core other than the LSTM ones, custom heads, training mode). Build it once
+        per run: it looks the weights up once (see ``Stepper`` for why)."""
         if self.training:
             return None
         core = _core_plan(self.net)
         if core is None:
             return None
-        layers, stacked, dense = core
         heads = []
         for name, head in self.heads.items():
             kind = type(head)
             if kind not in (PitchHead, BinnedHead, PositivePressureHead):  # forward is proj(h) [.squeeze(-1)]
                 return None
             heads.append((name, head.proj.weight, head.proj.bias, kind is PositivePressureHead))
-        ncol = 3 + int(bool(self.hparams.velocity))
-        weight = next(self.parameters())
-        div = torch.tensor([128.0, 1.0, 1.0, 127.0][:ncol], dtype=weight.dtype, device=weight.device)  # /1 is exact
-        div_rest = div[1:].clone()
-        pitch_emb = self.pitch_emb.weight if self.pitch_emb is not None else None
-        composer_emb = self.composer_emb.weight if self.composer_emb is not None else None
-        n_layers = len(layers)
-
-        def step(x: torch.Tensor, composer: torch.Tensor | None, state):
-            if pitch_emb is None:  # encode, bitwise as ``encode``
-                h = x[:, :ncol] / div  # (B, 1 + 2 [+ 1])
-            else:
-                h = torch.cat([F.embedding(x[:, 0].long().clamp(0, 127), pitch_emb), x[:, 1:ncol] / div_rest], -1)
-            if composer_emb is not None:
-                if composer is None:
-                    composer = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-                h = torch.cat([h, F.embedding(composer, composer_emb)], -1)  # (B, input_size)
-            if stacked:  # [(h (1, B, H), c (1, B, H)) per layer]
-                carried = [(s[0][0], s[1][0]) for s in state]
-            else:  # (h (L, B, H), c (L, B, H))
-                carried = [(state[0][k], state[1][k]) for k in range(n_layers)]
-            new = []
-            for weights, hc in zip(layers, carried):
-                hc = torch.lstm_cell(h, hc, *weights)  # ((B, H), (B, H)); dropout between layers: off in eval
-                new.append(hc)
-                h = hc[0]
-            if stacked:
-                state = [(a.unsqueeze(0), c.unsqueeze(0)) for a, c in new]
-            elif n_layers == 1:
-                state = (new[0][0].unsqueeze(0), new[0][1].unsqueeze(0))
-            else:
-                state = (torch.stack([a for a, _ in new]), torch.stack([c for _, c in new]))
-            for w, b, relu in dense:  # Linear [-> ReLU]; dropout is the identity in eval
-                h = F.linear(h, w, b)
-                if relu:
-                    h = torch.relu(h)
-            out = {}
-            for name, w, b, squeeze in heads:
-                o = F.linear(h, w, b)  # (B, K)
-                out[name] = o.squeeze(-1) if squeeze else o
-            return out, state
-
-        return step
+        return Stepper(self, *core, heads)
 
     @property
     def steppable(self) -> bool:
@@ -356,6 +304,71 @@ class MusicModel(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["musicrnn"] = {"format": CHECKPOINT_FORMAT, "net": self.net.config(),
                                   "hparams": dict(self.hparams)}
+
+
+class Stepper:
+    """``MusicModel.forward`` for one timestep of an LSTM core, with few torch calls.
+
+    ``stepper(x (B, 4) raw, composer (B,) long | None, cells) -> ({head: (B, ...)}, cells)``, where
+    cells is ``[(h (B, H), c (B, H)) per LSTM layer]``; ``cells(state)`` / ``state(cells)`` convert
+    from / to the core's own state format (so ``forward`` and the stepper can be mixed).
+
+    Why: sampling feeds one note per step, and at batch 1 the fixed cost per call is most of the
+    time, not the arithmetic: ``nn.LSTM``'s oneDNN path costs ~0.1 ms for one timestep, and each
+    module call, parameter lookup and op adds microseconds. The stepper holds the weights, steps LSTM
+    layers with ``torch.lstm_cell`` (PyTorch's native LSTM kernel: the same function as oneDNN's,
+    rounded differently by ~1e-8) and runs the dense block and heads as ``F.linear``; the encoding is
+    bitwise ``encode``'s. The weights are the module's own parameters (in-place updates are seen);
+    composer ids are not range-checked (``forward`` checked them when the prime was run).
+    """
+
+    def __init__(self, model: "MusicModel", layers: list, stacked: bool, dense: list, heads: list):
+        self.layers, self.stacked, self.dense, self.heads = layers, stacked, dense, heads
+        self.ncol = 3 + int(bool(model.hparams.velocity))  # pitch, step, duration[, velocity]
+        weight = layers[0][0]
+        self.div = torch.tensor([128.0, 1.0, 1.0, 127.0][:self.ncol], dtype=weight.dtype,
+                                device=weight.device)  # x / 1 is exact: one op for all columns
+        self.div_rest = self.div[1:].clone()
+        self.pitch_emb = model.pitch_emb.weight if model.pitch_emb is not None else None
+        self.composer_emb = model.composer_emb.weight if model.composer_emb is not None else None
+
+    def cells(self, state) -> list:
+        """Core state -> [(h (B, H), c (B, H)) per layer]."""
+        if self.stacked:  # [(h (1, B, H), c (1, B, H)) per layer]
+            return [(h[0], c[0]) for h, c in state]
+        h, c = state  # (L, B, H) each
+        return [(h[k], c[k]) for k in range(len(self.layers))]
+
+    def state(self, cells: list):
+        """[(h (B, H), c (B, H)) per layer] -> the core's state format."""
+        if self.stacked:
+            return [(h.unsqueeze(0), c.unsqueeze(0)) for h, c in cells]
+        return torch.stack([h for h, _ in cells]), torch.stack([c for _, c in cells])
+
+    def __call__(self, x: torch.Tensor, composer: torch.Tensor | None, cells: list):
+        if self.pitch_emb is None:  # encode
+            h = x[:, :self.ncol] / self.div  # (B, 1 + 2 [+ 1])
+        else:
+            pitch = F.embedding(x[:, 0].long().clamp(0, 127), self.pitch_emb)  # (B, P)
+            h = torch.cat([pitch, x[:, 1:self.ncol] / self.div_rest], -1)
+        if self.composer_emb is not None:
+            if composer is None:
+                composer = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            h = torch.cat([h, F.embedding(composer, self.composer_emb)], -1)  # (B, input_size)
+        new = []
+        for weights, hc in zip(self.layers, cells):
+            hc = torch.lstm_cell(h, hc, *weights)  # ((B, H), (B, H)); dropout between layers: off in eval
+            new.append(hc)
+            h = hc[0]
+        for w, b, relu in self.dense:  # Linear [-> ReLU]; dropout is the identity in eval
+            h = F.linear(h, w, b)
+            if relu:
+                h = torch.relu(h)
+        out = {}
+        for name, w, b, squeeze in self.heads:
+            o = F.linear(h, w, b)  # (B, K)
+            out[name] = o.squeeze(-1) if squeeze else o
+        return out, new
 
 
 def _core_plan(net: nn.Module):
