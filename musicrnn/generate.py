@@ -142,7 +142,10 @@ class Generator:
         if mode == "step" and not model.steppable:
             raise ConfigError(f"{type(model).__name__} is not steppable — use mode 'window' or 'auto'")
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
+        if any(t.device != self.device for t in (*model.parameters(), *model.buffers())):
+            model = model.to(self.device)  # (not always: Module.to walks every submodule, ~1 ms per call)
+        self.model = model.eval()
+        self._sample_rows = getattr(model, "sample_next_rows", None)  # optional: sample_next as floats
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.mode = ("step" if model.steppable else "window") if mode == "auto" else mode
         self.seq_length = int(model.hparams.seq_length)
@@ -210,11 +213,15 @@ class Generator:
     def _step(self) -> Step:
         if self._out is None:
             raise RuntimeError("call start(prime) before step()")
-        raw = self.model.sample_next(self._out, self.temperature, self.top_k, self.top_p,
-                                     self.generator)  # (B, 4) pitch, step, duration, velocity
-        if raw.shape[1] == 3:  # a model without velocity: the data's default
-            raw = torch.cat([raw, torch.full_like(raw[:, :1], 100.0)], dim=1)
-        values, row = self._finish_host(raw) if self._host else self._finish(raw)
+        args = (self._out, self.temperature, self.top_k, self.top_p, self.generator)
+        if self._host:
+            rows = self._sample_rows(*args) if self._sample_rows else self.model.sample_next(*args).tolist()
+            values, row = self._finish_host(rows)
+        else:
+            raw = self.model.sample_next(*args)  # (B, 4) pitch, step, duration, velocity
+            if raw.shape[1] == 3:  # a model without velocity: the data's default
+                raw = torch.cat([raw, torch.full_like(raw[:, :1], 100.0)], dim=1)
+            values, row = self._finish(raw)
         if self._stepper is not None:  # (B, 4): O(1) per note, few torch calls
             self._out, self._cells = self._stepper(row, self.composer, self._cells)
         elif self.mode == "step":
@@ -234,13 +241,15 @@ class Generator:
         self.clock = start
         return torch.stack([r[:, 0], start, end, r[:, 3]], dim=-1), row
 
-    def _finish_host(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _finish_host(self, raw: list[list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``_finish`` in Python floats, for small CPU batches (why: ~20 torch calls of ~1-2 us each per
         note cost more than the sampling; Python floats are IEEE doubles, so the values are the same
         bits: the same clamp, round-half-even, float64 sums and float32 rounding)."""
         lo, hi = (0.0, 0.0, MIN_DURATION, 1.0), (127.0, MAX_SECONDS, MAX_SECONDS, 127.0)
         values, rows, clock = array("d"), array("d"), self._clock_host
-        for b, x in enumerate(raw.tolist()):  # B rows of 4 floats
+        for b, x in enumerate(raw):  # B rows of 3 or 4 floats
+            if len(x) == 3:  # a model without velocity: the data's default
+                x = [*x, 100.0]
             x = [min(max(0.0 if v != v else v, lo[k]), hi[k]) for k, v in enumerate(x)]  # NaN -> 0, clamp
             pitch, velocity = float(round(x[0])), float(round(x[3]))  # round() on a float: half to even
             start = clock[b] + x[1]

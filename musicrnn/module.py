@@ -193,10 +193,36 @@ class MusicModel(L.LightningModule):
         """
         if torch.is_grad_enabled():
             with torch.no_grad():
-                return self._sample_next(out, temperature, top_k, top_p, generator)
-        return self._sample_next(out, temperature, top_k, top_p, generator)
+                return self.sample_next(out, temperature, top_k, top_p, generator)
+        pitch, step, duration, velocity = self._sample_parts(out, temperature, top_k, top_p, generator)
+        velocity = torch.full_like(step, DEFAULT_VELOCITY) if velocity is None else velocity.to(step.dtype)
+        return torch.stack([pitch.to(step.dtype), step, duration, velocity], dim=-1)  # (B, 4)
 
-    def _sample_next(self, out, temperature, top_k, top_p, generator) -> torch.Tensor:
+    def sample_next_rows(self, out: dict, temperature: float = 1.0, top_k: int | None = None,
+                         top_p: float | None = None, generator: torch.Generator | None = None) -> list[list[float]]:
+        """``sample_next(...).tolist()`` (the same draws and values) without stacking tensors first: the
+        sampling loop's bookkeeping for small CPU batches runs in Python floats (see generate)."""
+        if torch.is_grad_enabled():
+            with torch.no_grad():
+                return self.sample_next_rows(out, temperature, top_k, top_p, generator)
+        heads = self.heads
+        pitch = heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)  # (B,)
+        timing = []
+        for name in ("step", "duration"):
+            head = heads[name]
+            # an MSE head samples its prediction clipped at 0: clipped here on floats (max(nan, 0.) is nan,
+            # as clamp_min's); any other sampler's value is clipped the same way
+            value = out[name] if type(head) is PositivePressureHead else head.sample(out[name], temperature, generator)
+            timing.append([max(v, 0.0) for v in value.tolist()])
+        if "velocity" in heads:
+            velocity = heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127).tolist()
+        else:
+            velocity = [DEFAULT_VELOCITY] * len(timing[0])
+        # float32 -> Python float is exact; pitch indices are small integers
+        return [[float(p), s, d, v] for p, s, d, v in zip(pitch.tolist(), timing[0], timing[1], velocity)]
+
+    def _sample_parts(self, out, temperature, top_k, top_p, generator):
+        """(pitch (B,) long, step (B,), duration (B,), velocity (B,) or None) for ``sample_next``."""
         heads = self.heads
         pitch = heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)  # (B,)
         timing = []
@@ -204,13 +230,10 @@ class MusicModel(L.LightningModule):
             head = heads[name]
             value = head.sample(out[name], temperature, generator)  # (B,)
             timing.append(value if type(head) is PositivePressureHead else value.clamp_min(0.0))  # it clamps
-        step, duration = timing
+        velocity = None
         if "velocity" in heads:
             velocity = heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127)
-            velocity = velocity.to(step.dtype)
-        else:
-            velocity = torch.full_like(step, DEFAULT_VELOCITY)
-        return torch.stack([pitch.to(step.dtype), step, duration, velocity], dim=-1)  # (B, 4)
+        return pitch, timing[0], timing[1], velocity
 
     # ---- training ------------------------------------------------------------------------------
     def compute_loss(self, batch):
