@@ -3,22 +3,32 @@
     python benchmarks/sampling_speed.py [--notes 200] [--seq-length 25] [--threads 1] [--device cpu]
 
 Measured in one run, interleaved and best-of-``--repeats``, on untrained weights (timing does not depend
-on the weights). Also reports notes/s for one batch of ``--batch`` samples (stepped). The last line is
-JSON for scripts. On CPU at batch 1 a small LSTM is dominated by the fixed cost of one
-nn.LSTM call (~0.3 ms), so the stepping advantage shows at large batch or long seq_length.
+on the weights). Each timing is the note loop of a started ``Generator`` (``generate_with``): the one-off
+setup both modes share (building the generator, running the prime once) is left out, so "per note" is
+the cost of one more note. Both modes share the sampling and bookkeeping code; they differ only in
+feeding the core one note with carried state versus re-running it over the last ``seq_length`` notes.
+Also reports notes/s for one batch of ``--batch`` samples (the faster mode). The last line is JSON for
+scripts.
+
+One torch thread by default: at batch 1 every op is tiny and waking helper threads costs more than
+the arithmetic (and on a shared machine extra threads make timings swing).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from musicrnn.generate import generate
-from musicrnn.module import MusicModel
-from musicrnn.notes import Notes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed musicrnn
+
+from musicrnn.generate import Generator, generate_with  # noqa: E402
+from musicrnn.module import MusicModel  # noqa: E402
+from musicrnn.notes import Notes  # noqa: E402
 
 
 def models(seq_length: int) -> dict[str, MusicModel]:
@@ -45,8 +55,13 @@ def random_prime(n: int, seed: int = 0) -> Notes:
 
 
 def seconds(model, prime, notes: int, device: str, batch: int = 1, mode: str = "auto") -> float:
+    """Wall time of ``notes`` notes for ``batch`` samples from a started generator (setup excluded)."""
+    gen = Generator(model, seed=0, device=device, mode=mode)
+    gen.start(prime, batch)
+    if device != "cpu":
+        torch.cuda.synchronize()
     t = time.perf_counter()
-    generate(model, prime, notes, num_samples=batch, seed=0, device=device, mode=mode)
+    generate_with(gen, notes)
     if device != "cpu":
         torch.cuda.synchronize()
     return time.perf_counter() - t
