@@ -245,17 +245,19 @@ class Generator:
         """``_finish`` in Python floats, for small CPU batches (why: ~20 torch calls of ~1-2 us each per
         note cost more than the sampling; Python floats are IEEE doubles, so the values are the same
         bits: the same clamp, round-half-even, float64 sums and float32 rounding)."""
-        lo, hi = (0.0, 0.0, MIN_DURATION, 1.0), (127.0, MAX_SECONDS, MAX_SECONDS, 127.0)
         values, rows, clock = array("d"), array("d"), self._clock_host
         for b, x in enumerate(raw):  # B rows of 3 or 4 floats
-            if len(x) == 3:  # a model without velocity: the data's default
-                x = [*x, 100.0]
-            x = [min(max(0.0 if v != v else v, lo[k]), hi[k]) for k, v in enumerate(x)]  # NaN -> 0, clamp
-            pitch, velocity = float(round(x[0])), float(round(x[3]))  # round() on a float: half to even
-            start = clock[b] + x[1]
-            end = start + x[2]
-            values.extend((pitch, start, end, velocity))
-            rows.extend((pitch, start - clock[b], end - start, velocity))
+            p, s, d = x[0], x[1], x[2]
+            v = x[3] if len(x) > 3 else 100.0  # a model without velocity: the data's default
+            # NaN -> 0, then clamp to [lo, hi]; round() of a float rounds half to even, as torch.round
+            p = float(round(min(max(0.0 if p != p else p, 0.0), 127.0)))
+            s = min(max(0.0 if s != s else s, 0.0), MAX_SECONDS)
+            d = min(max(0.0 if d != d else d, MIN_DURATION), MAX_SECONDS)
+            v = float(round(min(max(0.0 if v != v else v, 1.0), 127.0)))
+            start = clock[b] + s
+            end = start + d
+            values.extend((p, start, end, v))
+            rows.extend((p, start - clock[b], end - start, v))
             clock[b] = start
         # array("f") rounds each double to the nearest float32, as Tensor.float() does
         return (torch.frombuffer(values, dtype=torch.float64).view(-1, 4),  # (B, 4)
