@@ -252,3 +252,49 @@ def test_prime_bundled_is_seeded_validation_window(cache_dir):
 def test_empty_prime_is_refused(tiny):
     with pytest.raises(MidiError):
         generate(tiny, Notes.empty(), 5)
+
+
+# ---- the fast per-note path (issue #4): same notes as the generic path ------------------------------------
+def test_stepper_equals_forward_at_one_position(tiny, prime):
+    """MusicModel.stepper (lstm_cell, weights looked up once) == forward on (B, 1, 4), state mixable."""
+    x = torch.from_numpy(prime.features(velocity=True)).unsqueeze(0).repeat(2, 1, 1)  # (2, L, 4)
+    comp = torch.tensor([1, 2])
+    with torch.inference_mode():
+        _, state = tiny(x[:, :-1], comp)
+        ref, ref_state = tiny(x[:, -1:], comp, state)
+        out, new_state = tiny.forward_step(x[:, -1], comp, state)
+    assert tiny.stepper() is not None and set(out) == set(ref)
+    for k in ref:  # native LSTM kernel vs oneDNN: equal up to float rounding
+        assert out[k].shape == ref[k][:, 0].shape and torch.allclose(out[k], ref[k][:, 0], atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(new_state, ref_state))
+
+
+def test_host_bookkeeping_is_bitwise_the_torch_bookkeeping(tiny, prime, monkeypatch):
+    """Small CPU batches do the per-note clamp/round/clock in Python floats: the same bits as in torch."""
+    for model in (tiny, Wrapped(tiny)):  # Wrapped: durations below the floor, velocity 64.7 to round
+        host = generate(model, prime, 30, num_samples=3, seed=6, top_k=20)
+        monkeypatch.setattr(Generator, "HOST_MAX_BATCH", 0)
+        dev = generate(model, prime, 30, num_samples=3, seed=6, top_k=20)
+        monkeypatch.undo()
+        assert all(_same(a, b) for a, b in zip(host, dev))
+
+
+def test_sample_next_rows_is_sample_next(tiny, prime):
+    gen = Generator(tiny, seed=0)
+    gen.start(prime, num_samples=4)
+    for t, k, p in ((1.0, None, None), (0.8, 10, 0.9), (0.0, None, None)):
+        a = tiny.sample_next(gen._out, t, k, p, torch.Generator().manual_seed(3)).tolist()
+        b = tiny.sample_next_rows(gen._out, t, k, p, torch.Generator().manual_seed(3))
+        assert a == b
+
+
+def test_pitch_sampler_draws_what_multinomial_draws():
+    """sample_logits' exponential race is torch.multinomial(p, 1) without its host-synced check."""
+    from musicrnn.heads import sample_logits
+
+    logits = torch.randn(5, 128) * 3
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for _ in range(50):
+        ours = sample_logits(logits, 1.0, generator=g1)
+        ref = torch.multinomial(logits.softmax(-1), 1, generator=g2)[:, 0]
+        assert torch.equal(ours, ref)
