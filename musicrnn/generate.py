@@ -23,6 +23,10 @@ Design decisions (why):
   is a note the model never saw.
 - Times of generated notes are measured from the prime's last onset (t = 0): the first generated
   note starts at its sampled step. ``place_after(prime, cont)`` puts both on one timeline.
+- Per-note cost (issue #4): at batch 1 the fixed cost of each torch call dominates, so the step path
+  uses the model's optional ``stepper()`` (LSTM cells via ``torch.lstm_cell``, weights looked up
+  once) and ``sample_next_rows``, and small CPU batches do the clamp/round/clock bookkeeping in Python
+  floats (bitwise the torch version's). Window mode shares the sampling and bookkeeping code.
 - Repeatability: one ``torch.Generator`` on the model's device drives every random draw, so the same
   seed (and device) gives identical notes; ``seed=None`` draws a seed and records it in ``.seed``.
 """
