@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 
 class SampleLogger(L.Callback):
@@ -45,6 +45,9 @@ class SampleLogger(L.Callback):
         try:
             (notes,) = generate(pl_module, prime, self.num_notes, temperature=self.temperature, seed=0,
                                 device=str(pl_module.device))
+        except Exception as e:  # a picture is never worth a training run: warn and go on
+            rank_zero_warn(f"SampleLogger: could not generate a sample ({type(e).__name__}: {e})")
+            return
         finally:
             pl_module.train(was_training)
         step = trainer.global_step
