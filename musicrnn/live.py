@@ -5,7 +5,7 @@
     python -m musicrnn.live --list-ports [--api jack]
 
 Why it is built this way:
-- All timing lives in ``midiport.Player``: its producer thread pulls notes from
+- All timing lives in ``player.Player``: its producer thread pulls notes from
   ``generate.generator_notes`` (so the model runs ahead of playback, ``--lookahead`` seconds of notes
   are scheduled at a time) and its playback loop, in the main thread so Ctrl-C reaches it, sends
   note-on/note-off on time, handles re-struck pitches and turns every note off on any exit. This file
@@ -47,7 +47,7 @@ class LiveSummary:
     rounds: int = 0
     interrupted: bool = False
     onset_error_ms: list[float] = field(default_factory=list)  # send - due time per note-on (PlaybackStats')
-    sent: list = field(default_factory=list)  # midiport.SentMessage, in send order
+    sent: list = field(default_factory=list)  # player.SentMessage, in send order
 
     def add(self, player) -> None:
         self.notes += player.notes_played
@@ -121,7 +121,7 @@ def print_ports(api: str | None) -> None:
     """Both directions on one backend: outputs are what --port takes, inputs what --listen takes."""
     from . import midiport as mp
 
-    chosen = mp._choose_api(api)
+    chosen = mp.choose_api(api)
     outs, ins = mp.list_ports(chosen), mp.list_input_ports(chosen)
     print(f"MIDI backend: {chosen} (compiled: {', '.join(mp.compiled_apis())})")
     for title, ports in (("output ports (--port)", outs), ("input ports (--listen)", ins)):
@@ -159,7 +159,7 @@ def from_first_note(notes: Iterable[tuple], speed: float = 1.0) -> Iterator[tupl
 
 def _play(out, source: Iterable[tuple], a: argparse.Namespace, summary: LiveSummary) -> None:
     """One Player run; its figures go into ``summary`` even when Ctrl-C ends it (then re-raised)."""
-    from .midiport import Player
+    from .player import Player
 
     player = Player(out, source, channel=a.channel - 1, lookahead_s=a.lookahead)
     try:
