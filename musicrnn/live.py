@@ -34,8 +34,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError, MusicRNNError, cli_main
-from .sample import add_prime_args, add_sampling_args
+from .errors import ConfigError, cli_main
+from .sample import add_prime_args, add_sampling_args, choose_prime, load_checkpoint_model
 
 
 @dataclass
@@ -129,24 +129,6 @@ def print_ports(api: str | None) -> None:
         print("\n".join(f"  {p}" for p in ports) if ports else "  (none)")
 
 
-def _load(ckpt_arg: str, device):
-    """Checkpoint -> model with sample.py's one-line errors (find_checkpoint's lookup included)."""
-    from .module import load_model
-    from .sample import find_checkpoint
-
-    ckpt = find_checkpoint(ckpt_arg)
-    if ckpt.is_file() and ckpt.stat().st_size == 0:
-        raise CheckpointError(f"{ckpt}: empty file, not a checkpoint — use checkpoints/last.ckpt or re-train")
-    try:
-        model = load_model(ckpt, map_location=device)
-    except MusicRNNError:
-        raise
-    except Exception as e:  # torch.load on arbitrary bytes raises many types
-        raise CheckpointError(f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]}) — "
-                              f"use checkpoints/last.ckpt or re-train") from None
-    return ckpt, model
-
-
 def from_first_note(notes: Iterable[tuple], speed: float = 1.0) -> Iterator[tuple]:
     """Shift a note stream so its first note starts at 0 (playback starts with the music), and divide
     its times by ``speed`` (2 = twice as fast)."""
@@ -171,17 +153,7 @@ def _play(out, source: Iterable[tuple], a: argparse.Namespace, summary: LiveSumm
 def _stream(out, model, a: argparse.Namespace, device, summary: LiveSummary, info: list[str]) -> None:
     from . import generate as G
 
-    L = int(model.hparams.seq_length)
-    composer = a.composer
-    if a.prime:
-        prime = G.prime_from_midi(a.prime, L, at=a.prime_at)
-        info.append(f"prime: {a.prime_at} {L} notes of {a.prime}")
-    else:
-        w = G.pick_window(a.data_root, a.prime_split or "validation", a.seed, L, progress=sys.stderr.isatty())
-        prime = w.notes
-        info.append(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})")
-        if composer is None and w.composer in (getattr(model.hparams, "composers", None) or []):
-            composer = w.composer
+    prime, composer = choose_prime(a, model, info)
     gen = G.Generator(model, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
     gen.start(prime)
     if a.seed is None:
@@ -263,7 +235,7 @@ def main(argv: list[str] | None = None) -> LiveSummary | None:
         from . import generate as G
 
         device = G.resolve_device(a.device)
-        ckpt, model = _load(a.ckpt, device)
+        ckpt, model = load_checkpoint_model(a.ckpt, device)
         info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []
         with _Realtime():
             try:

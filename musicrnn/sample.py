@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import CheckpointError, ConfigError, MusicRNNError, cli_main
+from .errors import ConfigError, MusicRNNError, cli_main
 
 
 def find_checkpoint(path: str) -> Path:
@@ -102,6 +102,33 @@ def _check_render(a: argparse.Namespace):
     return render
 
 
+def load_checkpoint_model(ckpt_arg: str, device):
+    """--ckpt (also looked up in checkpoints/) -> (path, model); every failure is one CheckpointError line."""
+    from .module import load_model
+
+    ckpt = find_checkpoint(ckpt_arg)
+    return ckpt, load_model(ckpt, map_location=device)
+
+
+def choose_prime(a: argparse.Namespace, model, info: list[str]):
+    """The prime from --prime / --prime-split (see add_prime_args) -> (Notes, composer); says what it used
+    in ``info``. Without --composer, a dataset window's composer is used when the model knows it."""
+    from . import generate as G
+
+    L = int(model.hparams.seq_length)
+    composer = a.composer
+    if a.prime:
+        prime = G.prime_from_midi(a.prime, L, at=a.prime_at)
+        info.append(f"prime: {a.prime_at} {L} notes of {a.prime}")
+    else:
+        w = G.pick_window(a.data_root, a.prime_split or "validation", a.seed, L, progress=sys.stderr.isatty())
+        prime = w.notes
+        info.append(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})")
+        if composer is None and w.composer in (getattr(model.hparams, "composers", None) or []):
+            composer = w.composer
+    return prime, composer
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> list[Path]:
     a = _parser().parse_args(argv)
@@ -109,32 +136,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     render = _check_render(a)
 
     from . import generate as G
-    from .module import load_model
 
-    ckpt = find_checkpoint(a.ckpt)
-    info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []  # printed once all input is valid
     device = G.resolve_device(a.device)
-    if ckpt.is_file() and ckpt.stat().st_size == 0:  # load_model's message assumes torch says something
-        raise CheckpointError(f"{ckpt}: empty file, not a checkpoint — use checkpoints/last.ckpt or re-train")
-    try:
-        model = load_model(ckpt, map_location=device)
-    except MusicRNNError:
-        raise
-    except Exception as e:  # torch.load on arbitrary bytes raises many types (KeyError, IndexError, ...)
-        raise CheckpointError(f"{ckpt}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]}) — "
-                              f"use checkpoints/last.ckpt or re-train") from None
-    L = int(model.hparams.seq_length)
-    composer = a.composer
-    if a.prime:
-        prime = G.prime_from_midi(a.prime, L, at=a.prime_at)
-        info.append(f"prime: {a.prime_at} {L} notes of {a.prime}")
-    else:
-        w = G.pick_window(a.data_root, a.prime_split or "validation", a.seed, L,
-                          progress=sys.stderr.isatty())
-        prime = w.notes
-        info.append(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})")
-        if composer is None and w.composer in (getattr(model.hparams, "composers", None) or []):
-            composer = w.composer
+    ckpt, model = load_checkpoint_model(a.ckpt, device)
+    info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []  # printed once all input is valid
+    prime, composer = choose_prime(a, model, info)
     gen = G.Generator(model, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
     gen.start(prime, a.num_samples)
     if a.seed is None:
