@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -46,14 +45,12 @@ def test_cache_counts(maestro_cache: NoteCache, maestro_root: Path):
     assert not any(p.suffix == ".npz" for p in maestro_root.rglob("*.npz"))
 
 
-def test_cache_loads_in_under_a_second(maestro_cache: NoteCache, maestro_root: Path):
-    times = []
-    for _ in range(3):  # best of 3: the machine is shared, one slow read is not the cache's fault
-        t0 = time.perf_counter()
-        again = build_or_load(maestro_root, progress=False)
-        times.append(time.perf_counter() - t0)
-        assert again.path == maestro_cache.path and int(again.offsets[-1]) == EXPECTED["notes"]
-    assert min(times) < 1.0, f"cache load took {min(times):.2f}s at best"
+def test_cache_is_reused_not_rebuilt(maestro_cache: NoteCache, maestro_root: Path):
+    # How fast it loads is benchmarks/data_cache.py's job (0.1-0.2 s here), not a unit test's.
+    mtime = maestro_cache.path.stat().st_mtime_ns
+    again = build_or_load(maestro_root, progress=False)
+    assert again.path == maestro_cache.path and again.path.stat().st_mtime_ns == mtime
+    assert int(again.offsets[-1]) == EXPECTED["notes"]
 
 
 def test_repair_then_all_files_load(maestro_cache: NoteCache, maestro_root: Path, tmp_path: Path):
