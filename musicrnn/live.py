@@ -189,7 +189,8 @@ def _call_and_response(out, inp, model, a: argparse.Namespace, device, summary: 
 
 
 class _Realtime:
-    """1 ms GIL switch interval, one torch thread, SIGTERM -> KeyboardInterrupt; all restored on exit."""
+    """1 ms GIL switch interval, one torch thread, SIGTERM and SIGINT -> KeyboardInterrupt (SIGINT even
+    when a background launch made the process ignore it); all restored on exit."""
 
     def __enter__(self) -> "_Realtime":
         import torch
@@ -197,9 +198,10 @@ class _Realtime:
         self._switch, self._threads = sys.getswitchinterval(), torch.get_num_threads()
         sys.setswitchinterval(0.001)
         torch.set_num_threads(1)
-        self._term = None
+        self._term = self._int = None
         if threading.current_thread() is threading.main_thread():
             self._term = signal.signal(signal.SIGTERM, self._on_term)
+            self._int = signal.signal(signal.SIGINT, signal.default_int_handler)
         return self
 
     @staticmethod
@@ -213,6 +215,7 @@ class _Realtime:
         torch.set_num_threads(self._threads)
         if self._term is not None:
             signal.signal(signal.SIGTERM, self._term)
+            signal.signal(signal.SIGINT, self._int)
 
 
 @cli_main

@@ -36,6 +36,15 @@ def maestro_root() -> Path:
     return _maestro_path()
 
 
+def pytest_configure(config):
+    """Ctrl-C tests need SIGINT to work as in a terminal. A shell that starts a job in the background
+    without job control (CI launchers do) makes the job ignore SIGINT, and children inherit that."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory) -> Path:
     """Point $MUSICRNN_CACHE at a session temp folder so tests never write to ~/.cache."""
