@@ -140,6 +140,7 @@ def run_one(cfg: Path, a: argparse.Namespace) -> dict:
         "wall_minutes": round(wall / 60, 2), "budget_minutes": a.budget_minutes,
         "device": f"CPU, {a.threads} thread(s): {cpu_name()}", "val": val_at_best,
         "val_loss_curve": [(s * batch, v) for s, v in val_loss],
+        "val_pitch_ce_curve": [(s * batch, v) for s, v in scalars.get("val/pitch_ce", [])],
         "test": result["metrics"], "checkpoint": str(ckpt),
         "overlap": {t: mean_overlap(r["compare"]) for t, r in result["samples"]["temperatures"].items()},
         "command": shlex.join(["python", "-m", "musicrnn.experiments", "run", str(cfg), "--budget-minutes",
@@ -224,17 +225,22 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for r in rows:
-        if r["val_loss_curve"]:
-            xs, ys = zip(*r["val_loss_curve"])
-            ax.plot(xs, ys, marker=".", label=r["name"])
-    ax.set_xlabel("training windows seen")
-    ax.set_ylabel("val/loss (weighted, per config)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+    colors = plt.get_cmap("tab20").colors
+    for ax, key, label in ((axes[0], "val_pitch_ce_curve", "val pitch cross-entropy (nats/note, comparable)"),
+                           (axes[1], "val_loss_curve", "val/loss (each config's own weighted loss)")):
+        for i, r in enumerate(rows):
+            if r.get(key):
+                xs, ys = zip(*r[key])
+                ax.plot(xs, ys, marker=".", label=r["name"], color=colors[i % len(colors)])
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
+        ax.set_xlabel("training windows seen")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
