@@ -21,6 +21,13 @@ def cache_dir() -> Path:
     return path
 
 
+def file_mode() -> int:
+    """The mode a plain ``open`` would give a new file (0666 less the umask); mkstemp gives 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Write ``path`` all-or-nothing: a temp file in the same folder, fsync, then ``os.replace``.
@@ -34,6 +41,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
+            os.chmod(tmp, file_mode())  # a user's files follow their umask, not mkstemp's 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MusicRNNError
-from .io_utils import atomic_write
+from .io_utils import atomic_write, file_mode
 from .notes import PIANO_HIGH, PIANO_LOW, Notes
 
 SOUNDFONT_ENV = "MUSICRNN_SOUNDFONT"
@@ -161,6 +161,7 @@ def render_wav(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
                                 f"and SoundFont {sf2}")
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, wav_path)
     finally:
         if os.path.exists(tmp):

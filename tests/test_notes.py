@@ -197,3 +197,13 @@ def test_damaged_midi_raises_midi_error(tmp_path):
     (tmp_path / "empty.mid").write_bytes(b"")
     with pytest.raises(MidiError, match="empty"):
         Notes.from_midi(tmp_path / "empty.mid")
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
+    # atomic writes go through mkstemp (mode 0600); a user's MIDI file must be as readable as open()'s
+    import os
+
+    from musicrnn.io_utils import file_mode
+
+    path = Notes.from_arrays([60], [0.0], [0.5]).to_midi(tmp_path / "one.mid")
+    assert os.stat(path).st_mode & 0o777 == file_mode()
