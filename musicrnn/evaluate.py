@@ -17,18 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .errors import ConfigError, cli_main
 from .io_utils import atomic_write
 from .notes import Notes
 
 DEFAULT_TEMPERATURES = (0.8, 1.0, 1.5, 2.0)
-
-
-def _data_hparams(ckpt: str | Path) -> dict:
-    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
-    return {k: v for k, v in (ck.get("datamodule_hyper_parameters") or {}).items() if not k.startswith("_")}
 
 
 def test_metrics(model, data_root: str | None, split: str = "test", max_windows: int | None = 20000,
@@ -110,7 +104,7 @@ def evaluate(ckpt: str | Path, data_root: str | None = None, *, split: str = "te
 
     t0 = time.perf_counter()
     model = load_model(ckpt, map_location="cpu")
-    sustain = bool(_data_hparams(ckpt).get("sustain", False))
+    sustain = bool(model.data_hparams.get("sustain", False))
     metrics = test_metrics(model, data_root, split, max_windows, sustain=sustain, device=device)
     model = model.to("cpu" if device == "auto" else device).eval()
     pairs = real_excerpts(data_root, model.hparams.seq_length, num_notes, samples, split, seed, sustain)

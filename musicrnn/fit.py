@@ -81,7 +81,7 @@ class MusicCLI(LightningCLI):
             raise ConfigError(f"--checkpoint_every_minutes must be >= 0, got {c.checkpoint_every_minutes}")
         if c.checkpoint_every_n_steps is not None and c.checkpoint_every_n_steps < 1:
             raise ConfigError(f"--checkpoint_every_n_steps must be >= 1, got {c.checkpoint_every_n_steps}")
-        self.resume_from = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
+        self.resume_from, self.resume_shapes = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
 
     def instantiate_trainer(self, **kwargs):
         c = self.config
@@ -102,10 +102,14 @@ class MusicCLI(LightningCLI):
         return trainer
 
 
-def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> str | None:
-    """'last' -> dirpath/last.ckpt; the file must exist and be a readable, safe torch checkpoint."""
+def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> tuple[str | None, dict]:
+    """'last' -> dirpath/last.ckpt; the file must exist and be a readable, safe torch checkpoint.
+
+    Returns the path and the shapes of its weights (for ``_check_matches``, once the model exists:
+    the checkpoint is read here once, not again).
+    """
     if path is None:
-        return None
+        return None, {}
     if path == "last":
         path = os.path.join(dirpath or "checkpoints", "last.ckpt")
         if not os.path.exists(path):
@@ -116,16 +120,18 @@ def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> str | None:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "loops" not in ckpt:
         raise CheckpointError(f"{path}: not a full training checkpoint of musicrnn.fit (no state_dict/loops) — "
                               f"resume from checkpoints/last.ckpt")
-    return path
+    return path, {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
 
 
-def _check_matches(path: str | None, model) -> None:
-    """A checkpoint of another architecture would fail deep inside Lightning: say so in one line."""
+def _check_matches(path: str | None, saved: dict, model) -> None:
+    """A checkpoint of another architecture would fail deep inside Lightning: say so in one line.
+
+    ``saved``: {weight name: shape} of the checkpoint at ``path``.
+    """
     if path is None:
         return
-    saved = load_checkpoint_dict(path)["state_dict"]
     ours = model.state_dict()
-    diff = sorted(set(saved) ^ set(ours)) or [k for k in ours if tuple(saved[k].shape) != tuple(ours[k].shape)]
+    diff = sorted(set(saved) ^ set(ours)) or [k for k in ours if saved[k] != tuple(ours[k].shape)]
     if diff:
         raise CheckpointError(f"{path} was trained with a different model (first mismatch: {diff[0]}) — pass the "
                               f"same --config/--model options as that run, or train without --ckpt_path")
@@ -166,7 +172,7 @@ def main(args: list[str] | None = None) -> MusicCLI:
     if cli.trainer.is_global_zero:  # parse/validate the data before anything is written (logs, checkpoints)
         dm.prepare_data()
         dm.setup("fit")
-    _check_matches(cli.resume_from, cli.model)
+    _check_matches(cli.resume_from, cli.resume_shapes, cli.model)
     try:
         cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
         if cli.config.get("test"):

@@ -369,4 +369,7 @@ def load_model(path, map_location: str | torch.device = "cpu") -> MusicModel:
     except (TypeError, RuntimeError, KeyError) as e:
         raise CheckpointError(f"{path}: weights do not match the recorded model "
                               f"({str(e).splitlines()[0][:160]}) — the checkpoint is damaged or from another version")
+    # how the data was prepared (e.g. sustain), so evaluation can window new data the same way
+    model.data_hparams = {k: v for k, v in (ckpt.get("datamodule_hyper_parameters") or {}).items()
+                          if not k.startswith("_")}
     return model.eval()
