@@ -22,6 +22,9 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from .errors import ConfigError, cli_main
 from .notecache import SPLITS, UNKNOWN_COMPOSER, NoteCache, build_or_load, list_files, resolve_root
 from .notes import PIANO_HIGH, PIANO_LOW
+from .pieces import PieceChunks
+
+REGIMES = ("windows", "pieces")
 
 
 def note_features(cache: NoteCache, file_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -89,14 +92,27 @@ class MaestroDataModule(L.LightningDataModule):
         seed: seed for the file split (non-MAESTRO folders), max_files and val subsets.
         cache_dir: where the note cache goes; None -> $MUSICRNN_CACHE or ~/.cache/musicrnn.
         jobs: processes for the first parse; None -> all cores.
+        regime: "windows" (the tutorial: random windows of ``seq_length`` notes, one batch row each)
+            or "pieces" (whole-piece language-model training: every training file cut into
+            consecutive chunks of ``seq_length`` notes, each note computed once per epoch, batch rows
+            are streams walking through files so a recurrent core carries its state; see ``pieces``).
+        val_window_length: context of the "next note after a full window" validation metrics
+            (``val/...``); None = ``seq_length``. Set it to compare a pieces run with windowed runs.
+        val_pieces: also validate on every note of the validation files with carried context
+            (``val_piece/nll``, ``val_piece/pitch_ce``); None = on for the pieces regime.
     """
 
     def __init__(self, root: str | None = None, seq_length: int = 25, batch_size: int = 64,
                  max_files: int | None = None, sustain: bool = False, stride: int = 1,
                  train_windows_per_epoch: int | None = None, val_windows: int | None = None,
                  transpose: int = 0, time_stretch: float = 0.0, num_workers: int = 0, seed: int = 0,
-                 cache_dir: str | None = None, jobs: int | None = None):
+                 cache_dir: str | None = None, jobs: int | None = None, regime: str = "windows",
+                 val_window_length: int | None = None, val_pieces: bool | None = None):
         super().__init__()
+        if regime not in REGIMES:
+            raise ConfigError(f"data.regime must be one of {REGIMES}, got {regime!r}")
+        if val_window_length is not None and val_window_length < 1:
+            raise ConfigError(f"data.val_window_length must be >= 1, got {val_window_length}")
         if seq_length < 1:
             raise ConfigError(f"data.seq_length must be >= 1, got {seq_length}")
         if stride < 1:
@@ -107,6 +123,7 @@ class MaestroDataModule(L.LightningDataModule):
         self.composers = [UNKNOWN_COMPOSER] + sorted(
             {f.composer for f in list_files(self.root, seed)} - {UNKNOWN_COMPOSER})
         self.datasets: dict[str, WindowDataset] = {}
+        self.pieces: dict[str, PieceChunks] = {}
 
     def _cache(self, progress: bool) -> NoteCache:
         h = self.hparams
@@ -130,9 +147,17 @@ class MaestroDataModule(L.LightningDataModule):
             feats, offs = note_features(cache, chosen)
             comps = np.array([comp_index.get(cache.files[k].composer, 0) for k in chosen], np.int64)
             train = split == "train"
+            length = h.seq_length if train else (h.val_window_length or h.seq_length)
             self.datasets[split] = WindowDataset(
-                feats, offs, comps, h.seq_length, stride=h.stride,
+                feats, offs, comps, length, stride=h.stride,
                 transpose=h.transpose if train else 0, time_stretch=h.time_stretch if train else 0.0)
+            if h.regime == "pieces" or (h.val_pieces and not train):
+                self.pieces[split] = PieceChunks(feats, offs, comps, h.seq_length, h.batch_size, train,
+                                                 transpose=h.transpose if train else 0,
+                                                 time_stretch=h.time_stretch if train else 0.0)
+        if h.regime == "pieces" and len(self.pieces["train"]) == 0:
+            raise ConfigError(f"no training chunks in {self.root}: {h.batch_size} streams of {h.seq_length} notes "
+                              f"need more notes — lower --data.seq_length or --data.batch_size")
         if len(self.datasets["train"]) == 0:
             raise ConfigError(f"no training windows in {self.root}: files are shorter than seq_length+1 = "
                               f"{h.seq_length + 1} notes or no file is in the train split — lower --data.seq_length")
@@ -148,13 +173,28 @@ class MaestroDataModule(L.LightningDataModule):
         return DataLoader(ds, batch_size=h.batch_size, shuffle=train and sampler is None, sampler=sampler,
                           num_workers=h.num_workers, persistent_workers=h.num_workers > 0, drop_last=False)
 
+    @property
+    def validates_pieces(self) -> bool:
+        h = self.hparams
+        return h.val_pieces if h.val_pieces is not None else h.regime == "pieces"
+
+    def _piece_loader(self, split: str) -> DataLoader:
+        h = self.hparams
+        return DataLoader(self.pieces[split], batch_size=None, num_workers=h.num_workers,
+                          persistent_workers=h.num_workers > 0)
+
     def train_dataloader(self):
+        if self.hparams.regime == "pieces":
+            return self._piece_loader("train")
         return self._loader("train", True)
 
     def val_dataloader(self):
         if len(self.datasets["validation"]) == 0:
             return []
-        return self._loader("validation", False)
+        windows = self._loader("validation", False)
+        if self.validates_pieces and "validation" in self.pieces and len(self.pieces["validation"]):
+            return [windows, self._piece_loader("validation")]  # dataloader_idx 0, 1
+        return windows
 
     def test_dataloader(self):
         if len(self.datasets["test"]) == 0:

@@ -61,6 +61,10 @@ class PitchHead(nn.Module):
     def nll(self, out, target):
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1).long(), reduction="none")
 
+    def elementwise_loss(self, out, target):
+        """Per-position loss, target's shape (its mean is ``loss``)."""
+        return self.nll(out, target).reshape(target.shape)
+
     def point(self, out):
         return out.argmax(-1)
 
@@ -88,6 +92,10 @@ class PositivePressureHead(nn.Module):
 
     def nll(self, out, target):
         return None
+
+    def elementwise_loss(self, out, target):
+        """Per-position loss, target's shape (its mean is ``loss``)."""
+        return (out - target) ** 2 + self.pressure * F.relu(-out)
 
     def point(self, out):
         return out
@@ -159,6 +167,10 @@ class BinnedHead(nn.Module):
 
     def nll(self, out, target):
         return F.cross_entropy(out.reshape(-1, out.shape[-1]), self.bin_of(target).reshape(-1), reduction="none")
+
+    def elementwise_loss(self, out, target):
+        """Per-position loss, target's shape (its mean is ``loss``)."""
+        return self.nll(out, target).reshape(target.shape)
 
     def point(self, out):
         cdf = out.float().softmax(-1).cumsum(-1)  # (..., K)

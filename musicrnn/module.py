@@ -21,6 +21,7 @@ from .checkpoint import load_checkpoint_dict
 from .errors import CheckpointError, ConfigError
 from .heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, velocity_edges
 from .nets import LSTMNet, Net
+from .pieces import mask_state
 from .stepper import Stepper, _core_plan
 
 CHECKPOINT_FORMAT = 1
@@ -110,6 +111,9 @@ class MusicModel(L.LightningModule):
             if stage == "train":  # see _shared_step: train pitch CE is averaged here, not by self.log
                 metrics["pitch_ce"] = MeanMetric()
             setattr(self, f"{stage}_metrics", MetricCollection(metrics, prefix=f"{stage}/"))
+        # whole-piece validation (every note, carried context): note-weighted means, exact under DDP
+        self.piece_metrics = MetricCollection({"pitch_ce": MeanMetric(), "nll": MeanMetric()}, prefix="val_piece/")
+        self._carry = {}  # stage -> recurrent state carried between whole-piece batches (truncated BPTT)
 
     # ---- model ---------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, composer: torch.Tensor | None = None) -> torch.Tensor:
@@ -238,28 +242,60 @@ class MusicModel(L.LightningModule):
         return pitch, timing[0], timing[1], velocity
 
     # ---- training ------------------------------------------------------------------------------
-    def compute_loss(self, batch):
-        """(window, composer) -> (weighted loss, {head: loss}, {head: out}, {head: target})."""
-        window, composer = batch  # (B, L+1, 4), (B,)
+    def compute_loss(self, batch, stage: str = "train"):
+        """A batch -> (weighted loss, {head: loss}, {head: out}, {head: target}, mask or None).
+
+        ``(window, composer)``: a window of the windowed regime. ``(chunk, composer, reset, mask)``: a
+        whole-piece chunk (see ``pieces``): the core starts from the state carried from this stage's
+        previous chunk (rows with ``reset`` from zero), loss on every masked-in position.
+        """
+        pieces = len(batch) == 4
+        window, composer = batch[0], batch[1]  # (B, L+1, 4), (B,)
         if window.shape[1] < 2:
             raise ConfigError("windows need at least 2 notes")
         p = self.hparams.composer_dropout
         if self.training and self.composer_emb is not None and p > 0:
             composer = composer.masked_fill(torch.rand(composer.shape, device=composer.device) < p, 0)
-        out, _ = self(window[:, :-1], composer)
-        if self.hparams.loss_on == "last":
+        state, mask = None, None
+        if pieces:
+            reset, mask = batch[2], batch[3]
+            carry = self._carry.get(stage)  # the first batch of an epoch resets every row
+            if self.net.steppable and carry is not None:
+                state = mask_state(carry, ~reset)
+        out, state = self(window[:, :-1], composer, state)
+        if pieces and self.net.steppable:
+            self._carry[stage] = mask_state(state, torch.ones_like(batch[2]))  # detached
+        if self.hparams.loss_on == "last" and not pieces:
             out = {k: v[:, -1] for k, v in out.items()}
             target = window[:, -1]  # (B, 4)
         else:
             target = window[:, 1:]  # (B, L, 4)
         tgt = {"pitch": target[..., 0].long(), "step": target[..., 1], "duration": target[..., 2],
                "velocity": target[..., 3]}
-        losses = {k: self.heads[k].loss(out[k], tgt[k]) for k in self.heads}
+        if mask is None:
+            losses = {k: self.heads[k].loss(out[k], tgt[k]) for k in self.heads}
+        else:  # masked means of the per-note losses (padding carries no signal)
+            n = mask.sum().clamp_min(1)
+            losses = {k: (self.heads[k].elementwise_loss(out[k], tgt[k]) * mask).sum() / n for k in self.heads}
         loss = sum(self.weights[k] * losses[k] for k in losses)
-        return loss, losses, out, tgt
+        return loss, losses, out, tgt, mask
+
+    def _piece_validation_step(self, batch) -> None:
+        _, _, out, tgt, mask = self.compute_loss(batch, "val")
+        n = mask.sum()
+        if n == 0:
+            return
+        ce = self.heads["pitch"].elementwise_loss(out["pitch"], tgt["pitch"])  # (B, L)
+        self.piece_metrics["val_piece/pitch_ce"].update(ce[mask])
+        nlls = [self.heads[k].nll(out[k], tgt[k]) for k in self.heads]
+        if all(v is not None for v in nlls):
+            self.piece_metrics["val_piece/nll"].update(sum(v.reshape(mask.shape) for v in nlls)[mask])
 
     def _shared_step(self, batch, stage: str):
-        loss, losses, out, tgt = self.compute_loss(batch)
+        loss, losses, out, tgt, mask = self.compute_loss(batch, stage)
+        if mask is not None:  # whole-piece training: metrics over the real (masked-in) positions
+            out = {k: v[mask] for k, v in out.items()}
+            tgt = {k: v[mask] for k, v in tgt.items()}
         bs = batch[0].shape[0]
         sync = stage != "train"
         if stage == "train":
@@ -271,7 +307,7 @@ class MusicModel(L.LightningModule):
                 self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=bs)
             self.train_metrics["train/pitch_ce"].update(losses["pitch"].detach())
         else:
-            self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=sync)
+            self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
         if stage != "train" and self.hparams.loss_on == "all":
             # Report val/test metrics on the last position only: the tutorial's task (next note after a
             # full window), so models trained on "all" and on "last" are compared on the same thing.
@@ -281,10 +317,10 @@ class MusicModel(L.LightningModule):
         else:
             pitch_ce = losses["pitch"]
         if stage != "train":
-            self.log(f"{stage}/pitch_ce", pitch_ce, batch_size=bs, sync_dist=sync)
+            self.log(f"{stage}/pitch_ce", pitch_ce, batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
             nlls = [self.heads[k].nll(out[k], tgt[k]) for k in self.heads]
             if all(n is not None for n in nlls):  # per-note NLL in nats: sum over heads, mean over notes
-                self.log(f"{stage}/nll", sum(n.mean() for n in nlls), batch_size=bs, sync_dist=sync)
+                self.log(f"{stage}/nll", sum(n.mean() for n in nlls), batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
         m = getattr(self, f"{stage}_metrics")
         # update() only: logging a MetricCollection every step costs Lightning ~30% of a CPU step,
         # so the epoch value is computed and logged once, in _log_epoch_metrics.
@@ -300,7 +336,7 @@ class MusicModel(L.LightningModule):
 
     def _log_epoch_metrics(self, stage: str) -> None:
         m = getattr(self, f"{stage}_metrics")
-        if any(getattr(metric, "_update_count", 1) == 0 for metric in m.values()):
+        if any(metric.update_count == 0 for metric in m.values()):
             return  # nothing seen this epoch (e.g. a resumed run at an epoch boundary)
         self.log_dict(m.compute(), sync_dist=stage != "train")
         m.reset()
@@ -310,6 +346,11 @@ class MusicModel(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
+        pm = self.piece_metrics
+        if pm["val_piece/pitch_ce"].update_count:
+            self.log_dict({k: v for k, v in pm.compute().items()
+                           if k != "val_piece/nll" or pm["val_piece/nll"].update_count}, sync_dist=True)
+        pm.reset()
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
@@ -317,8 +358,11 @@ class MusicModel(L.LightningModule):
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch, batch_idx):
-        self._shared_step(batch, "val")
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        if len(batch) == 4:
+            self._piece_validation_step(batch)
+        else:
+            self._shared_step(batch, "val")
 
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, "test")
@@ -339,6 +383,12 @@ class MusicModel(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["musicrnn"] = {"format": CHECKPOINT_FORMAT, "net": self.net.config(),
                                   "hparams": dict(self.hparams)}
+        if self._carry.get("train") is not None:  # whole-piece training: resume mid-epoch with the same state
+            checkpoint["musicrnn_carry"] = self._carry["train"]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if checkpoint.get("musicrnn_carry") is not None:
+            self._carry["train"] = checkpoint["musicrnn_carry"]
 
 
 def load_model(path, map_location: str | torch.device = "cpu") -> MusicModel:

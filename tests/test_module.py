@@ -168,6 +168,6 @@ def test_loss_weights_per_head():
     window, composer = batch()
     torch.manual_seed(0)
     a = MusicModel(net=partial(LSTMNet, hidden_size=8), velocity=True, velocity_weight=0.0)
-    loss, parts, _, _ = a.compute_loss((window, composer))
+    loss, parts, _, _, _ = a.compute_loss((window, composer))
     torch.testing.assert_close(loss, 0.05 * parts["pitch"] + parts["step"] + parts["duration"])
     assert set(parts) == {"pitch", "step", "duration", "velocity"}

@@ -1,0 +1,83 @@
+"""Predicted notes per CPU-second: the tutorial's windowed regime vs whole-piece training, same core.
+
+Usage: python benchmarks/train_regimes.py [--root DIR] [--steps N] [--cores ...]
+
+One process, one torch thread, CPU-time clock (``time.process_time``), the bare training step
+(``compute_loss`` + backward + Adam) on real batches of the data module, interleaved rounds so a
+busy machine slows both regimes alike. A windowed batch with ``loss_on: last`` predicts one note
+per window (64 per batch); a whole-piece batch predicts every masked-in position (B x L).
+Prints one line per (core, regime) and the ratio pieces / windows per core.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+from musicrnn.data import MaestroDataModule  # noqa: E402
+from musicrnn.module import MusicModel  # noqa: E402
+from musicrnn.nets import HybridLSTM, LSTMNet  # noqa: E402
+
+CORES = {
+    "lstm128": (lambda d: LSTMNet(d, 128), {}),
+    "lstm512": (lambda d: LSTMNet(d, 512), {"pitch_embedding": 64, "timing_head": "binned", "velocity": True}),
+    "hybrid": (lambda d: HybridLSTM(d, [256, 128], [128], 0.3),
+               {"pitch_embedding": 32, "timing_head": "binned", "velocity": True}),
+}
+
+
+def measure(model, loader, steps: int) -> tuple[float, int]:
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    it = iter(loader)
+    notes, cpu = 0, 0.0
+    for k in range(steps + 2):
+        batch = next(it)
+        t = time.process_time()
+        loss, _, _, _, mask = model.compute_loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if k >= 2:  # warm-up excluded
+            cpu += time.process_time() - t
+            notes += int(mask.sum()) if mask is not None else (
+                batch[0].shape[0] * (batch[0].shape[1] - 1 if model.hparams.loss_on == "all" else 1))
+    return notes / cpu, notes
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default=os.environ.get("MUSICRNN_DATA"))
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--cores", nargs="+", default=["lstm128"], choices=sorted(CORES))
+    p.add_argument("--piece-length", type=int, default=256)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    win = MaestroDataModule(a.root, seq_length=25, batch_size=64, train_windows_per_epoch=64 * (a.steps + 2))
+    pcs = MaestroDataModule(a.root, seq_length=a.piece_length, batch_size=64, regime="pieces")
+    win.setup("fit"), pcs.setup("fit")
+    for name in a.cores:
+        make, extra = CORES[name]
+        rates = {"windows": [], "pieces": []}
+        for _ in range(a.rounds):
+            for regime, dm in (("windows", win), ("pieces", pcs)):
+                loss_on = "last" if regime == "windows" else "all"
+                model = MusicModel(net=make, loss_on=loss_on, seq_length=dm.hparams.seq_length, **extra).train()
+                rate, _ = measure(model, dm.train_dataloader(), a.steps)
+                rates[regime].append(rate)
+        w, pc = max(rates["windows"]), max(rates["pieces"])
+        print(f"{name:8s} windows (seq 25, loss on last):  {w:10.0f} predicted notes / CPU-s")
+        print(f"{name:8s} pieces  (seq {a.piece_length}, every note): {pc:10.0f} predicted notes / CPU-s")
+        print(f"{name:8s} ratio pieces / windows: {pc / w:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
