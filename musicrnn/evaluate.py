@@ -32,7 +32,9 @@ def test_metrics(model, data_root: str | None, split: str = "test", max_windows:
 
     from .data import MaestroDataModule
 
-    dm = MaestroDataModule(root=data_root, seq_length=model.hparams.seq_length, batch_size=batch_size,
+    # the next note after the window the run validated on (whole-piece runs: data.val_window_length)
+    window = getattr(model, "data_hparams", {}).get("val_window_length") or model.hparams.seq_length
+    dm = MaestroDataModule(root=data_root, seq_length=window, batch_size=batch_size,
                            val_windows=max_windows, sustain=sustain)
     dm.prepare_data()
     dm.setup()
@@ -40,7 +42,7 @@ def test_metrics(model, data_root: str | None, split: str = "test", max_windows:
         raise ConfigError(f"{dm.root} has no windows in the {split!r} split — use MAESTRO with its CSV "
                           f"or --split validation")
     loader = dm.test_dataloader() if split == "test" else dm._loader(split, False)
-    trainer = L.Trainer(accelerator=device if device != "auto" else "auto", devices=1, logger=False,
+    trainer = L.Trainer(accelerator=device, devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=sys.stderr.isatty(),
                         enable_model_summary=False)
     (result,) = trainer.test(model, dataloaders=loader, verbose=False)
@@ -69,7 +71,7 @@ def real_excerpts(data_root: str | None, seq_length: int, num_notes: int, count:
 
 def sample_statistics(model, pairs: list[tuple[Notes, Notes]], temperatures=DEFAULT_TEMPERATURES,
                       seed: int = 0, device: str = "cpu", roll_dir: Path | None = None,
-                      roll_prefix: str = "sample") -> dict:
+                      roll_prefix: str = "sample", top_p: float | None = None) -> dict:
     """Generate a continuation of every prime at each temperature; compare with the real ones."""
     from .generate import generate
     from .stats import compare, describe
@@ -80,7 +82,7 @@ def sample_statistics(model, pairs: list[tuple[Notes, Notes]], temperatures=DEFA
     for t in temperatures:
         generated = []
         for j, (prime, _) in enumerate(pairs):
-            (g,) = generate(model, prime, num_notes, temperature=t, seed=seed + j, device=device)
+            (g,) = generate(model, prime, num_notes, temperature=t, top_p=top_p, seed=seed + j, device=device)
             generated.append(g)
         out["temperatures"][str(t)] = {"describe": describe(generated), "compare": compare(generated, real)}
         if roll_dir is not None:
@@ -99,17 +101,27 @@ def mean_overlap(compare_result: dict) -> float:
 def evaluate(ckpt: str | Path, data_root: str | None = None, *, split: str = "test",
              max_windows: int | None = 20000, temperatures=DEFAULT_TEMPERATURES, samples: int = 8,
              num_notes: int = 200, seed: int = 0, device: str = "cpu", roll_dir: Path | None = None,
-             roll_prefix: str = "sample") -> dict:
+             roll_prefix: str = "sample", top_p: float | None = None, ceiling: bool = False,
+             prime_length: int | None = None) -> dict:
+    """Test metrics and sample statistics of ``ckpt``; ``ceiling`` adds the real-vs-real overlap of two
+    disjoint sets of ``samples`` real continuations (the score a perfect model would reach)."""
+    from .generate import resolve_device
     from .module import load_model
 
     t0 = time.perf_counter()
+    device = str(resolve_device(device))  # one device for the metrics and the samples
     model = load_model(ckpt, map_location="cpu")
     sustain = bool(model.data_hparams.get("sustain", False))
     metrics = test_metrics(model, data_root, split, max_windows, sustain=sustain, device=device)
-    model = model.to("cpu" if device == "auto" else device).eval()
-    pairs = real_excerpts(data_root, model.hparams.seq_length, num_notes, samples, split, seed, sustain)
-    stats = sample_statistics(model, pairs, temperatures, seed, device="cpu" if device == "auto" else device,
-                              roll_dir=roll_dir, roll_prefix=roll_prefix)
+    model = model.to(device).eval()
+    prime_length = prime_length or model.hparams.seq_length
+    pairs = real_excerpts(data_root, prime_length, num_notes, samples, split, seed, sustain)
+    stats = sample_statistics(model, pairs, temperatures, seed, device=device,
+                              roll_dir=roll_dir, roll_prefix=roll_prefix, top_p=top_p)
+    if ceiling:
+        from .baselines import real_ceiling
+
+        stats["ceiling"] = real_ceiling(data_root, num_notes=num_notes, count=samples, seed=seed + 1, split=split)
     return {"ckpt": str(ckpt), "split": split, "metrics": metrics, "samples": stats,
             "parameters": sum(p.numel() for p in model.parameters()),
             "seconds": round(time.perf_counter() - t0, 1)}
@@ -129,19 +141,27 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     p.add_argument("--rolls", default=None, help="folder for piano-roll PNGs of samples per temperature")
     p.add_argument("--roll-prefix", default="sample", help="file name prefix of the piano rolls")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: off)")
+    p.add_argument("--prime-length", type=int, default=None, help="notes of real prime (default: seq_length)")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also compare two disjoint sets of real continuations (the overlap real music reaches)")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     a = p.parse_args(argv)
     result = evaluate(a.ckpt, a.data_root, split=a.split, max_windows=a.max_windows or None,
                       temperatures=a.temperatures, samples=a.samples, num_notes=a.num_notes, seed=a.seed,
-                      device=a.device, roll_dir=Path(a.rolls) if a.rolls else None, roll_prefix=a.roll_prefix)
+                      device=a.device, roll_dir=Path(a.rolls) if a.rolls else None, roll_prefix=a.roll_prefix,
+                      top_p=a.top_p, ceiling=a.ceiling, prime_length=a.prime_length)
     m = result["metrics"]
     print("  ".join(f"{k}={v:.4f}" for k, v in sorted(m.items())), file=sys.stderr)
-    for t, r in result["samples"]["temperatures"].items():
-        print(f"T={t}: mean overlap with real music {mean_overlap(r['compare']):.3f}", file=sys.stderr)
+    overlaps = {t: mean_overlap(r["compare"]) for t, r in result["samples"]["temperatures"].items()}
+    ceiling = (result["samples"].get("ceiling") or {}).get("mean_oa")
+    for t, v in overlaps.items():
+        share = f" ({v / ceiling:.2f} of the real-vs-real {ceiling:.3f})" if ceiling else ""
+        print(f"T={t}: mean overlap with real music {v:.3f}{share}", file=sys.stderr)
     if a.out:
         with atomic_write(a.out, "w") as f:
             json.dump(result, f, indent=1)
-    print(json.dumps({"metrics": m}))
+    print(json.dumps({"metrics": m, "overlap": overlaps, "ceiling": ceiling}))
     return result
 
 

@@ -24,9 +24,7 @@ from pathlib import Path
 
 from .errors import ConfigError, cli_main
 from .io_utils import atomic_write
-
-ROWS = "experiments.jsonl"
-
+from .report import ROWS, load_rows, read_scalars, write_report
 
 def config_summary(path: Path) -> str:
     """The config's header comment (first comment lines): what the experiment changes."""
@@ -48,26 +46,6 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def read_scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
-    """All scalar series of the TensorBoard event files under ``logdir``."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    series: dict[str, list[tuple[int, float]]] = {}
-    for ev in sorted(logdir.rglob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(ev), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            series.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
-    return series
-
-
-def load_rows(report_dir: Path) -> list[dict]:
-    path = report_dir / ROWS
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def upsert_row(report_dir: Path, row: dict) -> None:
     """Replace or add ``row`` by name; a lock file serialises runners writing the same report."""
     import fcntl
@@ -80,13 +58,15 @@ def upsert_row(report_dir: Path, row: dict) -> None:
             f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
-def run_one(cfg: Path, a: argparse.Namespace) -> dict:
-    name = cfg.stem + (f"@{a.tag}" if a.tag else "")
-    run_dir = Path(a.runs_dir) / name
+DATA_ROOT = "DATA_ROOT"  # what the recorded command says instead of this machine's data path
+
+
+def fit_command(cfg: Path, a: argparse.Namespace, run_dir: Path) -> list[str]:
     ckpt_dir = run_dir / "checkpoints"
     minutes, seconds = divmod(int(round(a.budget_minutes * 60)), 60)
+    hours, minutes = divmod(minutes, 60)
     fit = [sys.executable, "-m", "musicrnn.fit", "--config", str(cfg),
-           "--trainer.max_time", f"00:00:{minutes:02d}:{seconds:02d}", "--trainer.max_epochs", "100000",
+           "--trainer.max_time", f"00:{hours:02d}:{minutes:02d}:{seconds:02d}", "--trainer.max_epochs", "100000",
            "--trainer.enable_progress_bar", "false",
            "--checkpoint.dirpath", str(ckpt_dir), "--periodic_checkpoint.dirpath", str(ckpt_dir),
            "--trainer.logger.init_args.save_dir", str(run_dir), "--trainer.logger.init_args.name", "tb"]
@@ -96,7 +76,14 @@ def run_one(cfg: Path, a: argparse.Namespace) -> dict:
         fit += ["--data.train_windows_per_epoch", str(a.train_windows_per_epoch)]
     if a.val_windows:
         fit += ["--data.val_windows", str(a.val_windows)]
-    fit += a.fit_args
+    return fit + a.fit_args
+
+
+def run_one(cfg: Path, a: argparse.Namespace) -> dict:
+    """Train ``cfg`` under the budget, then ``record_one`` it."""
+    name = cfg.stem + (f"@{a.tag}" if a.tag else "")
+    run_dir = Path(a.runs_dir) / name
+    fit = fit_command(cfg, a, run_dir)
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"[{name}] training for {a.budget_minutes} min: {shlex.join(fit)}", file=sys.stderr)
@@ -107,145 +94,95 @@ def run_one(cfg: Path, a: argparse.Namespace) -> dict:
     if rc != 0:
         tail = (run_dir / "fit.log").read_text().strip().splitlines()[-1:]
         raise ConfigError(f"{cfg}: training failed (exit {rc}): {' '.join(tail)} — see {run_dir / 'fit.log'}")
+    command = ["python", "-m", "musicrnn.experiments", "run", str(cfg), "--budget-minutes", str(a.budget_minutes),
+               "--threads", str(a.threads)] + _common_args(a)
+    return record_one(name, cfg, run_dir, a, wall_minutes=wall / 60, command=command)
+
+
+def _common_args(a: argparse.Namespace) -> list[str]:
+    """The options of a recorded command that change its result (the data path written as DATA_ROOT)."""
+    out = ["--tag", a.tag] if getattr(a, "tag", None) else []
+    out += ["--data-root", DATA_ROOT] if a.data_root else []
+    for flag, value in (("--train-windows-per-epoch", getattr(a, "train_windows_per_epoch", None)),
+                        ("--val-windows", getattr(a, "val_windows", None)),
+                        ("--eval-samples", a.eval_samples), ("--eval-windows", a.eval_windows)):
+        if value:
+            out += [flag, str(value)]
+    fit_args = [DATA_ROOT if v == a.data_root else v for v in getattr(a, "fit_args", [])]
+    return out + (["--fit-args", *fit_args] if fit_args else [])
+
+
+def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wall_minutes: float | None,
+               command: list[str]) -> dict:
+    """Evaluate the best checkpoint of a finished run in ``run_dir`` and upsert its report row."""
+    from .checkpoint import load_checkpoint_dict
+
+    ckpt_dir = run_dir / "checkpoints"
     best = sorted(ckpt_dir.glob("best-*.ckpt"), key=os.path.getmtime)
     ckpt = best[-1] if best else ckpt_dir / "last.ckpt"
     ev_json = run_dir / "eval.json"
     ev = [sys.executable, "-m", "musicrnn.evaluate", "--ckpt", str(ckpt), "--out", str(ev_json),
           "--samples", str(a.eval_samples), "--rolls", str(Path(a.report_dir) / "rolls"), "--roll-prefix", name,
-          "--max-windows", str(a.eval_windows)]
+          "--max-windows", str(a.eval_windows), "--ceiling"]
     if a.data_root:
         ev += ["--data-root", a.data_root]
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     print(f"[{name}] evaluating {ckpt}", file=sys.stderr)
     with open(run_dir / "eval.log", "w") as log:
         rc = subprocess.call(ev, env=env, stdout=log, stderr=subprocess.STDOUT)
     if rc != 0:
         raise ConfigError(f"{ckpt}: evaluation failed (exit {rc}) — see {run_dir / 'eval.log'}")
     result = json.loads(ev_json.read_text())
-    import torch
-
-    last = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)
-    batch = (last.get("datamodule_hyper_parameters") or {}).get("batch_size", 64)
+    last = load_checkpoint_dict(str(ckpt_dir / "last.ckpt"))
+    data = last.get("datamodule_hyper_parameters") or {}
+    hp = (last.get("musicrnn") or {}).get("hparams", {})
+    batch, length = int(data.get("batch_size", 64)), int(data.get("seq_length", 25))
+    steps = int(last["global_step"])
+    per_row = 1 if hp.get("loss_on", "last") == "last" and data.get("regime", "windows") == "windows" else length
     scalars = read_scalars(run_dir / "tb")
     val_loss = scalars.get("val/loss", [])
-    val = {k.split("/", 1)[1]: v[-1][1] for k, v in scalars.items() if k.startswith("val/")}
     best_i = min(range(len(val_loss)), key=lambda i: val_loss[i][1]) if val_loss else None
-    val_at_best = {k.split("/", 1)[1]: dict(v).get(val_loss[best_i][0]) for k, v in scalars.items()
-                   if k.startswith("val/")} if best_i is not None else val
-    from .evaluate import mean_overlap
+
+    def at_best(prefix: str) -> dict:
+        series = {k.split("/", 1)[1]: v for k, v in scalars.items() if k.startswith(prefix + "/")}
+        if best_i is None:
+            return {k: v[-1][1] for k, v in series.items()}
+        return {k: dict(v).get(val_loss[best_i][0]) for k, v in series.items()}
 
     row = {
-        "name": name, "config": str(cfg), "changed": config_summary(cfg),
-        "parameters": result["parameters"], "global_step": int(last["global_step"]),
-        "windows_seen": int(last["global_step"]) * int(batch), "epochs": int(last["epoch"]),
-        "wall_minutes": round(wall / 60, 2), "budget_minutes": a.budget_minutes,
-        "device": f"CPU, {a.threads} thread(s): {cpu_name()}", "val": val_at_best,
+        "kind": "run", "name": name, "config": str(cfg), "changed": config_summary(cfg),
+        "parameters": result["parameters"], "global_step": steps, "windows_seen": steps * batch,
+        "notes_predicted": steps * batch * per_row, "epochs": int(last["epoch"]),
+        "wall_minutes": round(wall_minutes, 2) if wall_minutes is not None else None,
+        "budget_minutes": getattr(a, "budget_minutes", None),
+        "device": f"CPU, {a.threads} thread(s): {cpu_name()}", "val": at_best("val"), "val_piece": at_best("val_piece"),
         "val_loss_curve": [(s * batch, v) for s, v in val_loss],
         "val_pitch_ce_curve": [(s * batch, v) for s, v in scalars.get("val/pitch_ce", [])],
-        "test": result["metrics"], "checkpoint": str(ckpt),
+        "test": result["metrics"], "checkpoint": str(ckpt), "eval_samples": a.eval_samples,
+        "ceiling": (result["samples"].get("ceiling") or {}).get("mean_oa"),
         "overlap": {t: mean_overlap(r["compare"]) for t, r in result["samples"]["temperatures"].items()},
-        "command": shlex.join(["python", "-m", "musicrnn.experiments", "run", str(cfg), "--budget-minutes",
-                               str(a.budget_minutes), "--threads", str(a.threads)]
-                              + (["--tag", a.tag] if a.tag else [])
-                              + (["--data-root", a.data_root] if a.data_root else [])
-                              + (["--train-windows-per-epoch", str(a.train_windows_per_epoch)]
-                                 if a.train_windows_per_epoch else [])
-                              + (["--val-windows", str(a.val_windows)] if a.val_windows else [])),
-        "finished": time.strftime("%Y-%m-%d %H:%M"),
+        "command": shlex.join(command), "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
     upsert_row(Path(a.report_dir), row)
-    print(f"[{name}] done: val pitch_ce {val_at_best.get('pitch_ce')}, test {result['metrics']}", file=sys.stderr)
+    print(f"[{name}] done: val pitch_ce {row['val'].get('pitch_ce')}, test {result['metrics']}", file=sys.stderr)
     return row
 
 
-def _fmt(v, nd=3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+def mean_overlap(compare_result: dict) -> float:
+    """The single "closer to real music" score of a ``stats.compare`` result (1 = indistinguishable)."""
+    return float(compare_result["mean_oa"])
 
 
-def _short(text: str, limit: int = 150) -> str:
-    """The first sentence of a config's header, for a table cell."""
-    text = text.replace("|", "/")
-    end = text.find(". ")
-    text = text[: end + 1] if 0 < end < limit else text
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def baselines(a: argparse.Namespace) -> None:
+    """Upsert the n-gram floor rows and the real-vs-real ceiling rows."""
+    from .baselines import ngram_floor, real_ceiling
 
-
-def write_report(report_dir: Path) -> Path:
-    rows = sorted(load_rows(report_dir), key=lambda r: r["name"])
-    if not rows:
-        raise ConfigError(f"no experiment rows in {report_dir / ROWS} — run `python -m musicrnn.experiments run` first")
-    temps = sorted({t for r in rows for t in r["overlap"]}, key=float)
-    lines = ["# Experiments", "",
-             "Generated by `python -m musicrnn.experiments report` from `experiments.jsonl`; every number below "
-             "comes from the runner (none typed by hand). Val metrics are at the best validation epoch, on a "
-             "seeded subset of validation windows, always for the next note after a full window. Test metrics "
-             "are of the best checkpoint on a seeded subset of test windows. Overlap = mean overlap area of "
-             "generated vs real note-statistics distributions (1 = indistinguishable), per sampling temperature.",
-             "", "## Training and validation", "",
-             "| experiment | what changed | params | budget min | wall min | windows seen | epochs | val loss | "
-             "val pitch CE | val step MAE | val dur MAE |", "|" + "---|" * 11]
-    for r in rows:
-        v = r["val"]
-        lines.append("| " + " | ".join([
-            r["name"], _short(r["changed"]), _fmt(r["parameters"]), _fmt(r.get("budget_minutes"), 1),
-            _fmt(r["wall_minutes"], 1), _fmt(r["windows_seen"]), _fmt(r["epochs"]), _fmt(v.get("loss")),
-            _fmt(v.get("pitch_ce")), _fmt(v.get("step_mae")), _fmt(v.get("duration_mae"))]) + " |")
-    lines += ["", "## Test split and samples", "",
-              "| experiment | test pitch CE | test acc | test top-5 | test step MAE | test dur MAE | test NLL | "
-              + " | ".join(f"overlap T={t}" for t in temps) + " |", "|" + "---|" * (7 + len(temps))]
-    for r in rows:
-        t = r["test"]
-        lines.append("| " + " | ".join([
-            r["name"], _fmt(t.get("test/pitch_ce")), _fmt(t.get("test/pitch_acc")), _fmt(t.get("test/pitch_top5")),
-            _fmt(t.get("test/step_mae")), _fmt(t.get("test/duration_mae")), _fmt(t.get("test/nll"))]
-            + [_fmt(r["overlap"].get(x)) for x in temps]) + " |")
-    lines += ["", "Device: " + "; ".join(sorted({r["device"] for r in rows})), "",
-              "![validation loss](val_loss.png)", "", "## Reproduce", ""]
-    lines += [f"- `{r['name']}`: `{r['command']}`" for r in rows]
-    rolls = sorted((report_dir / "rolls").glob("*.png")) if (report_dir / "rolls").exists() else []
-    if rolls:
-        lines += ["", "## Piano rolls of samples", ""]
-        lines += [f"![{p.stem}](rolls/{p.name})" for p in rolls]
-    out = report_dir / "experiments.md"
-    with atomic_write(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    _plot_curves(rows, report_dir / "val_loss.png")
-    return out
-
-
-def _plot_curves(rows: list[dict], path: Path) -> None:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
-    colors = plt.get_cmap("tab20").colors
-    for ax, key, label in ((axes[0], "val_pitch_ce_curve", "val pitch cross-entropy (nats/note, comparable)"),
-                           (axes[1], "val_loss_curve", "val/loss (each config's own weighted loss)")):
-        for i, r in enumerate(rows):
-            if r.get(key):
-                xs, ys = zip(*r[key])
-                ax.plot(xs, ys, marker=".", label=r["name"], color=colors[i % len(colors)])
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
-        ax.set_xlabel("training windows seen")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[1].set_yscale("log")
-    axes[0].legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    with atomic_write(path) as f:
-        f.write(buf.getvalue())
+    command = ["python", "-m", "musicrnn.experiments", "baselines"] + (["--data-root", DATA_ROOT] if a.data_root else [])
+    for row in ngram_floor(a.data_root, window=a.window, val_windows=a.val_windows):
+        upsert_row(Path(a.report_dir), {"kind": "floor", **row, "command": shlex.join(command)})
+    for count in a.counts:
+        c = real_ceiling(a.data_root, num_notes=200, count=count, split="test")
+        upsert_row(Path(a.report_dir), {"kind": "ceiling", "name": f"real vs real ({count})", **c})
 
 
 @cli_main
@@ -266,10 +203,38 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--runs-dir", default="runs")
     r.add_argument("--report-dir", default="reports")
     r.add_argument("--fit-args", nargs=argparse.REMAINDER, default=[], help="passed to musicrnn.fit (last)")
+    rec = sub.add_parser("record", help="evaluate a run trained outside the runner and add its row")
+    rec.add_argument("config")
+    rec.add_argument("--run-dir", required=True, help="the run's folder: checkpoints/, tb/ (as `run` lays out)")
+    rec.add_argument("--name", default=None)
+    rec.add_argument("--wall-minutes", type=float, default=None)
+    rec.add_argument("--command", default=None, help="how the run was trained (recorded in the report)")
+    rec.add_argument("--data-root", default=None)
+    rec.add_argument("--threads", type=int, default=1)
+    rec.add_argument("--eval-samples", type=int, default=8)
+    rec.add_argument("--eval-windows", type=int, default=20000)
+    rec.add_argument("--report-dir", default="reports")
+    b = sub.add_parser("baselines", help="add the n-gram floor and real-vs-real ceiling rows")
+    b.add_argument("--data-root", default=None)
+    b.add_argument("--window", type=int, default=50, help="validation window (as the val/pitch_ce it is compared with)")
+    b.add_argument("--val-windows", type=int, default=6400)
+    b.add_argument("--counts", type=int, nargs="+", default=[8, 32], help="continuations per real set")
+    b.add_argument("--report-dir", default="reports")
     rep = sub.add_parser("report", help="write reports/experiments.md and figures from the rows")
     rep.add_argument("--report-dir", default="reports")
     a = p.parse_args(argv)
     if a.cmd == "report":
+        print(write_report(Path(a.report_dir)))
+        return
+    if a.cmd == "baselines":
+        baselines(a)
+        print(write_report(Path(a.report_dir)))
+        return
+    if a.cmd == "record":
+        cfg = Path(a.config)
+        name = a.name or cfg.stem
+        command = shlex.split(a.command) if a.command else ["python", "-m", "musicrnn.fit", "--config", str(cfg)]
+        record_one(name, cfg, Path(a.run_dir), a, wall_minutes=a.wall_minutes, command=command)
         print(write_report(Path(a.report_dir)))
         return
     cfgs = [Path(c) for c in a.configs]

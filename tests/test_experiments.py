@@ -48,6 +48,8 @@ def test_runner_trains_evaluates_and_reports(tmp_path, monkeypatch):
     assert set(row["overlap"]) == {"0.8", "1.0", "1.5", "2.0"}
     assert all(0 <= v <= 1 for v in row["overlap"].values())
     assert "musicrnn.experiments run" in row["command"]
+    assert "--eval-samples 2" in row["command"] and "--fit-args" in row["command"]
+    assert row["notes_predicted"] == row["windows_seen"]  # loss on the last position: one note per window
     md = Path("reports/experiments.md").read_text()
     assert "| baseline |" in md and "val_loss.png" in md
     assert Path("reports/val_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -66,3 +68,21 @@ def test_real_excerpts_are_seeded_and_contiguous():
         assert len(p1) == 10 and len(c1) == 20
         assert (p1.pitch == p2.pitch).all() and (c1.start == c2.start).all()
         assert p1.start[-1] <= c1.start[0]  # the continuation follows the prime
+
+
+def test_report_shows_floor_ceiling_and_fraction_of_ceiling(tmp_path):
+    """The floor/ceiling rows get their own section; a run's best overlap is shown over the ceiling."""
+    run = {"kind": "run", "name": "r", "changed": "x", "parameters": 1, "wall_minutes": 1.0, "windows_seen": 64,
+           "notes_predicted": 640, "epochs": 0, "val": {"pitch_ce": 3.0}, "val_piece": {"pitch_ce": 2.9, "nll": 9.0},
+           "test": {}, "overlap": {"1.0": 0.6, "0.8": 0.7}, "device": "CPU", "command": "c", "eval_samples": 8}
+    floor = {"kind": "floor", "name": "pitch 3-gram", "order": 3, "val": {"pitch_ce": 3.66},
+             "val_piece": {"pitch_ce": 3.68}, "discounts": [0.4, 0.5], "command": "b"}
+    ceiling = {"kind": "ceiling", "name": "real vs real (8)", "count": 8, "num_notes": 200, "split": "test",
+               "mean_oa": 0.875, "compare": {}}
+    for row in (run, floor, ceiling):
+        experiments.upsert_row(tmp_path, row)
+    md = experiments.write_report(tmp_path).read_text()
+    assert "## Floor and ceiling" in md and "| pitch 3-gram | 3.660 | 3.680 | 0.4, 0.5 |" in md
+    assert "mean overlap **0.875**" in md
+    assert "| 0.800 |" in md  # best overlap 0.7 / ceiling 0.875
+    assert "| 2.900 | 9.000 |" in md  # whole-piece validation columns
