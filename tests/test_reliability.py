@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-from musicrnn.callbacks import (ENV_KILL_AT_STEP, ENV_KILL_IN_SAVE, ENV_NAN_AT_STEP, AtomicCheckpointIO, NaNGuard,
+from musicrnn.training.callbacks import (ENV_KILL_AT_STEP, ENV_KILL_IN_SAVE, ENV_NAN_AT_STEP, AtomicCheckpointIO, NaNGuard,
                                 ResumableLoader, TrainingDiverged, rng_state, set_rng_state)
 
 # 10 steps per epoch, last.ckpt every 3 steps (and at each epoch end), 2 epochs = 20 steps

@@ -1,11 +1,10 @@
-"""``MusicModel``: the LightningModule. It owns input encoding, loss, metrics, logging and optimisers;
-the sequence core (``nets``) and output heads (``heads``) are plain modules it composes.
+"""``MusicModel``: the LightningModule. It wraps the plain network (``network.MusicNet``: encoding,
+core, heads) and owns only what training needs: loss weights, torchmetrics, logging, optimisers.
 
 A batch is ``(window, composer)``: window (B, L+1, 4) raw features pitch, step, duration, velocity.
-Inputs are the first L rows, encoded like the tutorial (pitch / 128, step and duration in seconds),
-optionally with a learned pitch embedding, velocity / 127 and a composer embedding; the target is
-row L (``loss_on="last"``, the tutorial) or rows 1..L (``loss_on="all"``: every position predicts its
-next note, many more training signals per window; causal cores only).
+Inputs are the first L rows; the target is row L (``loss_on="last"``, the tutorial) or rows 1..L
+(``loss_on="all"``: every position predicts its next note, many more training signals per window;
+causal cores only). A whole-piece batch (``data.pieces``) is ``(chunk, composer, reset, mask)``.
 """
 from __future__ import annotations
 
@@ -13,21 +12,16 @@ from typing import Callable
 
 import lightning as L
 import torch
-from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from .checkpoint import load_checkpoint_dict
-from .errors import CheckpointError, ConfigError
-from .heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, velocity_edges
-from .nets import LSTMNet, Net
-from .pieces import mask_state
-from .stepper import Stepper, _core_plan
+from musicrnn.data.pieces import mask_state
+from musicrnn.errors import ConfigError
+from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, training_state_dict
+from musicrnn.model.cores import LSTMNet, Net
+from musicrnn.model.network import MusicNet
 
-CHECKPOINT_FORMAT = 1
-TIMING_HEADS = ("mse", "binned")
 SCHEDULERS = ("plateau", "exponential", "none")
-DEFAULT_VELOCITY = 100.0  # what sample_next plays when velocity is not modelled
 
 
 class MusicModel(L.LightningModule):
@@ -76,30 +70,15 @@ class MusicModel(L.LightningModule):
                  weight_decay: float = 0.0, scheduler: str = "plateau", plateau_factor: float = 0.5,
                  plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None):
         super().__init__()
-        if timing_head not in TIMING_HEADS:
-            raise ConfigError(f"model.timing_head must be one of {TIMING_HEADS}, got {timing_head!r}")
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"model.scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
         if loss_on not in ("last", "all"):
             raise ConfigError(f"model.loss_on must be 'last' or 'all', got {loss_on!r}")
-        if pitch_embedding < 0 or composer_dim < 0:
-            raise ConfigError("model.pitch_embedding and model.composer_dim must be >= 0 (0 = off)")
         self.save_hyperparameters(ignore=["net"])
-        self.pitch_emb = nn.Embedding(128, pitch_embedding) if pitch_embedding else None
-        self.composer_emb = nn.Embedding(max(1, len(composers or [])), composer_dim) if composer_dim else None
-        self.input_size = (pitch_embedding or 1) + 2 + int(velocity) + composer_dim
-        self.net = net(self.input_size)
-        if loss_on == "all" and not self.net.causal:
-            raise ConfigError(f"{type(self.net).__name__} is not causal: use model.loss_on 'last'")
-        h = self.net.out_dim
-        if timing_head == "mse":
-            step, duration = PositivePressureHead(h, pressure), PositivePressureHead(h, pressure)
-        else:
-            step = BinnedHead(h, log_edges(step_max, timing_bins))
-            duration = BinnedHead(h, log_edges(duration_max, timing_bins))
-        self.heads = nn.ModuleDict({"pitch": PitchHead(h), "step": step, "duration": duration})
-        if velocity:
-            self.heads["velocity"] = BinnedHead(h, velocity_edges(32), log=False)
+        hp = self.hparams
+        self.network = MusicNet(net, **{k: hp[k] for k in MusicNet.hparam_names()})
+        if loss_on == "all" and not self.network.core.causal:
+            raise ConfigError(f"{type(self.network.core).__name__} is not causal: use model.loss_on 'last'")
         self.weights = {"pitch": pitch_weight, "step": step_weight, "duration": duration_weight,
                         "velocity": velocity_weight}
         for stage in ("train", "val", "test"):  # one collection per stage: states must not mix
@@ -115,131 +94,20 @@ class MusicModel(L.LightningModule):
         self.piece_metrics = MetricCollection({"pitch_ce": MeanMetric(), "nll": MeanMetric()}, prefix="val_piece/")
         self._carry = {}  # stage -> recurrent state carried between whole-piece batches (truncated BPTT)
 
-    # ---- model ---------------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, composer: torch.Tensor | None = None) -> torch.Tensor:
-        """Raw features (B, T, 4) -> network input (B, T, input_size).
-
-        Columns: pitch/128 or pitch embedding (P), step and duration in seconds, [velocity/127],
-        [composer embedding (C), the same at every timestep]. ``composer`` None means unknown (0).
-        """
-        hp = self.hparams
-        if self.pitch_emb is not None:
-            pitch = self.pitch_emb(x[..., 0].long().clamp(0, 127))  # (B, T, P)
-        else:
-            pitch = x[..., :1] / 128.0  # (B, T, 1)
-        parts = [pitch, x[..., 1:3]]  # step, duration (B, T, 2)
-        if hp.velocity:
-            parts.append(x[..., 3:4] / 127.0)
-        if self.composer_emb is not None:
-            if composer is None:
-                composer = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-            composer = torch.as_tensor(composer, device=x.device).long().reshape(-1)
-            if composer.numel() == 1 and x.shape[0] > 1:
-                composer = composer.expand(x.shape[0])
-            n = self.composer_emb.num_embeddings  # check user input (sampling); training ids come from the data
-            if not self.training and (int(composer.max()) >= n or int(composer.min()) < 0):
-                raise ConfigError(f"composer id out of range 0..{n - 1} "
-                                  f"(0 = unknown); see model.hparams.composers")
-            c = self.composer_emb(composer)  # (B, C)
-            parts.append(c.unsqueeze(1).expand(-1, x.shape[1], -1))  # (B, T, C)
-        return torch.cat(parts, dim=-1)
-
-    def forward(self, x: torch.Tensor, composer: torch.Tensor | None = None, state=None):
-        """x (B, T, 4) raw features -> ({head: out (B, T, ...)}, state)."""
-        h, state = self.net(self.encode(x, composer), state)  # (B, T, H)
-        return {name: head(h) for name, head in self.heads.items()}, state
-
-    @torch.no_grad()
-    def forward_step(self, x: torch.Tensor, composer: torch.Tensor | None = None, state=None):
-        """One note per sample with carried state: x (B, 4) raw -> ({head: out (B, ...)}, state).
-
-        The same as ``forward(x.unsqueeze(1), composer, state)`` at its only position, through
-        ``stepper()`` when this model has a fast path (see there), else through ``forward``.
-        """
-        st = self.stepper() if state is not None else None
-        if st is None:
-            out, state = self(x.unsqueeze(1), composer, state)  # {head: (B, 1, ...)}
-            return {k: v[:, 0] for k, v in out.items()}, state
-        if composer is not None:
-            composer = torch.as_tensor(composer, device=x.device).long().reshape(-1).expand(x.shape[0])
-        out, cells = st(x, composer, st.cells(state))
-        return out, st.state(cells)
-
-    def stepper(self) -> "Stepper | None":
-        """A ``Stepper`` computing ``forward`` for one timestep with carried state, or None when there
-        is no fast path (a core other than the LSTM ones, custom heads, training mode). Build it once
-        per run: it looks the weights up once (see ``Stepper`` for why)."""
-        if self.training:
-            return None
-        core = _core_plan(self.net)
-        if core is None:
-            return None
-        heads = []
-        for name, head in self.heads.items():
-            kind = type(head)
-            if kind not in (PitchHead, BinnedHead, PositivePressureHead):  # forward is proj(h) [.squeeze(-1)]
-                return None
-            heads.append((name, head.proj.weight, head.proj.bias, kind is PositivePressureHead))
-        return Stepper(self, *core, heads)
+    @classmethod
+    def wrap(cls, network: MusicNet, **hparams) -> "MusicModel":
+        """A MusicModel around an existing (e.g. loaded) network; ``hparams``: the training ones."""
+        model = cls(net=lambda _: network.core, **{**hparams, **network.hparams})
+        model.network = network
+        return model
 
     @property
-    def steppable(self) -> bool:
-        """True when the core can be fed one note at a time with carried state (O(1) per note)."""
-        return self.net.steppable
+    def heads(self):
+        return self.network.heads
 
-    def sample_next(self, out: dict, temperature: float = 1.0, top_k: int | None = None,
-                    top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Head outputs at one position {name: (B, ...)} -> the sampled next note, raw features (B, 4).
-
-        Pitch from the tempered (top-k / top-p filtered) softmax; step and duration from their heads'
-        samplers (MSE heads: the prediction clipped at 0, as the tutorial; binned heads: a tempered bin,
-        then a value inside it; temperature 0 = median); velocity from its head (an integer 1..127)
-        when modelled, else 100. Runs without autograd (a caller already in inference mode, as the
-        sampling loop is, skips entering a context once per note).
-        """
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                return self.sample_next(out, temperature, top_k, top_p, generator)
-        pitch, step, duration, velocity = self._sample_parts(out, temperature, top_k, top_p, generator)
-        velocity = torch.full_like(step, DEFAULT_VELOCITY) if velocity is None else velocity.to(step.dtype)
-        return torch.stack([pitch.to(step.dtype), step, duration, velocity], dim=-1)  # (B, 4)
-
-    def sample_next_rows(self, out: dict, temperature: float = 1.0, top_k: int | None = None,
-                         top_p: float | None = None, generator: torch.Generator | None = None) -> list[list[float]]:
-        """``sample_next(...).tolist()`` (the same draws and values) without stacking tensors first: the
-        sampling loop's bookkeeping for small CPU batches runs in Python floats (see generate)."""
-        if torch.is_grad_enabled():
-            with torch.no_grad():
-                return self.sample_next_rows(out, temperature, top_k, top_p, generator)
-        heads = self.heads
-        pitch = heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)  # (B,)
-        timing = []
-        for name in ("step", "duration"):
-            head = heads[name]
-            # an MSE head samples its prediction clipped at 0: clipped here on floats (max(nan, 0.) is nan,
-            # as clamp_min's); any other sampler's value is clipped the same way
-            value = out[name] if type(head) is PositivePressureHead else head.sample(out[name], temperature, generator)
-            timing.append([max(v, 0.0) for v in value.tolist()])
-        if "velocity" in heads:
-            velocity = heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127).tolist()
-        else:
-            velocity = [DEFAULT_VELOCITY] * len(timing[0])
-        # float32 -> Python float is exact; pitch indices are small integers
-        return [[float(p), s, d, v] for p, s, d, v in zip(pitch.tolist(), timing[0], timing[1], velocity)]
-
-    def _sample_parts(self, out, temperature, top_k, top_p, generator):
-        """(pitch (B,) long, step (B,), duration (B,), velocity (B,) or None) for ``sample_next``."""
-        heads = self.heads
-        pitch = heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)  # (B,)
-        timing = []
-        for name in ("step", "duration"):
-            head = heads[name]
-            value = head.sample(out[name], temperature, generator)  # (B,)
-            timing.append(value if type(head) is PositivePressureHead else value.clamp_min(0.0))  # it clamps
-        velocity = None
-        if "velocity" in heads:
-            velocity = heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127)
-        return pitch, timing[0], timing[1], velocity
+    def forward(self, x: torch.Tensor, composer: torch.Tensor | None = None, state=None):
+        """x (B, T, 4) raw features -> ({head: out (B, T, ...)}, state) (``MusicNet.forward``)."""
+        return self.network(x, composer, state)
 
     # ---- training ------------------------------------------------------------------------------
     def compute_loss(self, batch, stage: str = "train"):
@@ -254,16 +122,16 @@ class MusicModel(L.LightningModule):
         if window.shape[1] < 2:
             raise ConfigError("windows need at least 2 notes")
         p = self.hparams.composer_dropout
-        if self.training and self.composer_emb is not None and p > 0:
+        if self.training and self.network.composer_emb is not None and p > 0:
             composer = composer.masked_fill(torch.rand(composer.shape, device=composer.device) < p, 0)
         state, mask = None, None
         if pieces:
             reset, mask = batch[2], batch[3]
             carry = self._carry.get(stage)  # the first batch of an epoch resets every row
-            if self.net.steppable and carry is not None:
+            if self.network.core.steppable and carry is not None:
                 state = mask_state(carry, ~reset)
         out, state = self(window[:, :-1], composer, state)
-        if pieces and self.net.steppable:
+        if pieces and self.network.core.steppable:
             self._carry[stage] = mask_state(state, torch.ones_like(batch[2]))  # detached
         if self.hparams.loss_on == "last" and not pieces:
             out = {k: v[:, -1] for k, v in out.items()}
@@ -379,47 +247,16 @@ class MusicModel(L.LightningModule):
             return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(opt, hp.gamma)}
         return opt
 
-    # ---- checkpoint: enough to sample with no config and no data -------------------------------
+    # ---- checkpoint: enough to sample with no config and no data (see model.checkpoint) --------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["musicrnn"] = {"format": CHECKPOINT_FORMAT, "net": self.net.config(),
+        checkpoint["musicrnn"] = {"format": CHECKPOINT_FORMAT, "net": self.network.core.config(),
                                   "hparams": dict(self.hparams)}
         if self._carry.get("train") is not None:  # whole-piece training: resume mid-epoch with the same state
             checkpoint["musicrnn_carry"] = self._carry["train"]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "musicrnn" in checkpoint:  # an older format resumes too: its weights under today's names
+            checkpoint["state_dict"] = training_state_dict(checkpoint)
+            checkpoint["musicrnn"]["format"] = CHECKPOINT_FORMAT
         if checkpoint.get("musicrnn_carry") is not None:
             self._carry["train"] = checkpoint["musicrnn_carry"]
-
-
-def load_model(path, map_location: str | torch.device = "cpu") -> MusicModel:
-    """Rebuild a trained model from a checkpoint alone (no config, no data), loading weights only.
-
-    Raises CheckpointError (one clear line) for a missing, truncated, unsafe or foreign checkpoint.
-    """
-    import os
-
-    from .nets import build_net
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such checkpoint — pass --ckpt PATH to a .ckpt written by musicrnn.fit "
-                              f"(e.g. checkpoints/last.ckpt)")
-    ckpt = load_checkpoint_dict(path, map_location)
-    info = ckpt.get("musicrnn") if isinstance(ckpt, dict) else None
-    if not isinstance(info, dict) or "net" not in info:
-        raise CheckpointError(f"{path}: not a musicrnn checkpoint (no 'musicrnn' section) — "
-                              f"use a checkpoint written by `python -m musicrnn.fit`")
-    if info.get("format", 0) > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {info['format']} is newer than this musicrnn "
-                              f"({CHECKPOINT_FORMAT}) — upgrade musicrnn")
-    hp = {k: v for k, v in info["hparams"].items() if not k.startswith("_")}
-    try:
-        model = MusicModel(net=lambda d: build_net(info["net"], d), **hp)
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except (TypeError, RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{path}: weights do not match the recorded model "
-                              f"({str(e).splitlines()[0][:160]}) — the checkpoint is damaged or from another version")
-    # how the data was prepared (e.g. sustain), so evaluation can window new data the same way
-    model.data_hparams = {k: v for k, v in (ckpt.get("datamodule_hyper_parameters") or {}).items()
-                          if not k.startswith("_")}
-    return model.eval()

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .notes import PIANO_HIGH, PIANO_LOW
+from musicrnn.notes import PIANO_HIGH, PIANO_LOW
 
 
 def _rank_world() -> tuple[int, int]:

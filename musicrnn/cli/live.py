@@ -34,8 +34,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .errors import ConfigError, cli_main
-from .sample import add_prime_args, add_sampling_args, choose_prime, load_checkpoint_model
+from musicrnn.errors import ConfigError, cli_main
+from musicrnn.cli.options import (add_checkpoint_arg, add_prime_args, add_sampling_args, choose_prime,
+                                  load_checkpoint_net, set_threads)
 
 
 @dataclass
@@ -66,7 +67,7 @@ class LiveSummary:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m musicrnn.live", description=__doc__.split("\n")[0])
-    p.add_argument("--ckpt", default="last.ckpt", help="checkpoint (also looked up in checkpoints/)")
+    add_checkpoint_arg(p)
     dst = p.add_mutually_exclusive_group()
     dst.add_argument("--port", default=None, help="MIDI output port (exact name or unique part of it; "
                                                   "default: the first one)")
@@ -119,7 +120,7 @@ def _check_args(a: argparse.Namespace) -> None:
 
 def print_ports(api: str | None) -> None:
     """Both directions on one backend: outputs are what --port takes, inputs what --listen takes."""
-    from . import midiport as mp
+    from musicrnn.live import ports as mp
 
     chosen = mp.choose_api(api)
     outs, ins = mp.list_ports(chosen), mp.list_input_ports(chosen)
@@ -141,7 +142,7 @@ def from_first_note(notes: Iterable[tuple], speed: float = 1.0) -> Iterator[tupl
 
 def _play(out, source: Iterable[tuple], a: argparse.Namespace, summary: LiveSummary) -> None:
     """One Player run; its figures go into ``summary`` even when Ctrl-C ends it (then re-raised)."""
-    from .player import Player
+    from musicrnn.live.player import Player
 
     player = Player(out, source, channel=a.channel - 1, lookahead_s=a.lookahead)
     try:
@@ -151,7 +152,7 @@ def _play(out, source: Iterable[tuple], a: argparse.Namespace, summary: LiveSumm
 
 
 def _stream(out, model, a: argparse.Namespace, device, summary: LiveSummary, info: list[str]) -> None:
-    from . import generate as G
+    from musicrnn.sampling import generator as G
 
     prime, composer = choose_prime(a, model, info)
     gen = G.Generator(model, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
@@ -166,10 +167,10 @@ def _stream(out, model, a: argparse.Namespace, device, summary: LiveSummary, inf
 
 def _call_and_response(out, inp, model, a: argparse.Namespace, device, summary: LiveSummary,
                        info: list[str]) -> None:
-    from . import generate as G
-    from . import midiport as mp
+    from musicrnn.sampling import generator as G
+    from musicrnn.live.recording import record_phrase
 
-    L = int(model.hparams.seq_length)
+    L = model.seq_length
     gen = G.Generator(model, a.temperature, a.top_k, a.top_p, a.seed, device, a.composer)
     if a.seed is None:
         info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
@@ -177,7 +178,7 @@ def _call_and_response(out, inp, model, a: argparse.Namespace, device, summary: 
                 f"({a.pause:g} s of silence ends a phrase)")
     print("\n".join(info), file=sys.stderr, flush=True)
     while a.rounds is None or summary.rounds < a.rounds:
-        phrase = mp.record_phrase(inp, pause_s=a.pause)
+        phrase = record_phrase(inp, pause_s=a.pause)
         if not len(phrase):
             continue
         short = (f" (fewer than the model's {L}: answering from less context)" if len(phrase) < L
@@ -189,15 +190,18 @@ def _call_and_response(out, inp, model, a: argparse.Namespace, device, summary: 
 
 
 class _Realtime:
-    """1 ms GIL switch interval, one torch thread, SIGTERM and SIGINT -> KeyboardInterrupt (SIGINT even
+    """1 ms GIL switch interval, ``threads`` torch threads (--threads, default 1), SIGTERM and SIGINT -> KeyboardInterrupt (SIGINT even
     when a background launch made the process ignore it); all restored on exit."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
 
     def __enter__(self) -> "_Realtime":
         import torch
 
         self._switch, self._threads = sys.getswitchinterval(), torch.get_num_threads()
         sys.setswitchinterval(0.001)
-        torch.set_num_threads(1)
+        set_threads(self.threads)
         self._term = self._int = None
         if threading.current_thread() is threading.main_thread():
             self._term = signal.signal(signal.SIGTERM, self._on_term)
@@ -226,7 +230,7 @@ def main(argv: list[str] | None = None) -> LiveSummary | None:
         return None
     _check_args(a)
 
-    from . import midiport as mp
+    from musicrnn.live import ports as mp
 
     listen = a.listen is not None or a.listen_virtual is not None
     summary = LiveSummary()
@@ -235,12 +239,12 @@ def main(argv: list[str] | None = None) -> LiveSummary | None:
         out = stack.enter_context(mp.open_output(a.port, a.virtual, a.api))
         inp = (stack.enter_context(mp.open_input(a.listen, a.listen_virtual, out.api, client="musicrnn-in"))
                if listen else None)
-        from . import generate as G
+        from musicrnn.sampling import generator as G
 
         device = G.resolve_device(a.device)
-        ckpt, model = load_checkpoint_model(a.ckpt, device)
+        ckpt, model = load_checkpoint_net(a.ckpt, device)
         info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []
-        with _Realtime():
+        with _Realtime(a.threads):
             try:
                 if listen:
                     _call_and_response(out, inp, model, a, device, summary, info)

@@ -19,7 +19,6 @@ Only the standard library (urllib, zipfile, hashlib) plus tqdm, already a depend
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import os
@@ -33,7 +32,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .errors import MusicRNNError
+from musicrnn.errors import MusicRNNError
 
 OFFICIAL_URL = "https://storage.googleapis.com/magentadata/datasets/maestro/v2.0.0/maestro-v2.0.0-midi.zip"
 OFFICIAL_SIZE = 59243107
@@ -230,20 +229,3 @@ def _reason(e: BaseException) -> str:
 def _say(enabled: bool, msg: str) -> None:
     if enabled:
         print(msg, file=sys.stderr)
-
-
-# ---- CLI pieces for ``python -m musicrnn.data download`` ----------------------------------------
-def add_download_args(parser: argparse.ArgumentParser) -> None:
-    """Arguments of the ``download`` sub-command (for the data CLI to reuse)."""
-    parser.add_argument("--dest", default=None, help="folder to unpack into (default: the cache folder)")
-    parser.add_argument("--url", default=OFFICIAL_URL, help="mirror of the official zip (same checksum)")
-    parser.add_argument("--keep-zip", action="store_true", help="keep the verified zip after unpacking")
-
-
-def run_download(args: argparse.Namespace) -> Path:
-    """Run the ``download`` sub-command; returns (and the CLI prints) the dataset folder."""
-    from .io_utils import cache_dir
-
-    dest = Path(args.dest) if getattr(args, "dest", None) else cache_dir()
-    return download_maestro(dest, url=getattr(args, "url", OFFICIAL_URL),
-                            keep_zip=getattr(args, "keep_zip", False), progress=sys.stderr.isatty())

@@ -28,8 +28,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from .errors import MusicRNNError
-from .io_utils import atomic_write
+from musicrnn.errors import MusicRNNError
+from musicrnn.io_utils import atomic_write
 
 ENV_KILL_AT_STEP = "MUSICRNN_FAULT_KILL_AT_STEP"  # SIGKILL before optimizer step N (N steps done)
 ENV_KILL_IN_SAVE = "MUSICRNN_FAULT_KILL_IN_SAVE"  # SIGKILL halfway through the N-th checkpoint write (1-based)

@@ -1,8 +1,7 @@
-"""Real-time MIDI ports: pick a working backend, open output/input ports, record a phrase.
+"""Real-time MIDI ports: pick a working backend, open output and input ports.
 
-Playing a note stream on time (``Player``, ``PlaybackStats``, ``SentMessage``) lives in
-``musicrnn.player``; those names are re-exported here (lazily, see ``__getattr__``), so
-``from musicrnn.midiport import Player`` keeps working.
+Playing a note stream on time is ``player``; recording a played phrase is ``recording``; a
+headless JACK server for tests is ``jack``.
 
 Backends are rtmidi's (ALSA, JACK, CoreMIDI, WinMM). A headless Linux box has no ALSA sequencer,
 but a JACK server with the dummy driver works: ``jackd -r -S -d dummy -r 48000 -p 256`` (package
@@ -12,19 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
-from typing import Iterable, Iterator, Sequence
+from typing import Sequence
 
-import numpy as np
-
-from .errors import ConfigError, MusicRNNError
-from .notes import Notes
+from musicrnn.errors import ConfigError, MusicRNNError
 
 # name -> rtmidi API constant, in rtmidi's own preference order; resolved lazily (import is slow-ish)
 _API_NAMES = ("alsa", "jack", "coremidi", "winmm")
@@ -69,7 +62,7 @@ def compiled_apis() -> list[str]:
     return [n for n in _API_NAMES if _api_const(n) in have]
 
 
-def _make(kind: str, api: str, client: str):
+def make_port(kind: str, api: str, client: str):
     """Construct an rtmidi MidiOut/MidiIn on ``api``; MusicRNNError (with the fix) if unusable."""
     rt = _rtmidi()
     if api not in compiled_apis():
@@ -100,7 +93,7 @@ def available_apis() -> list[str]:
     ok = []
     for api in compiled_apis():
         try:
-            _make("out", api, "musicrnn-probe").delete()
+            make_port("out", api, "musicrnn-probe").delete()
             ok.append(api)
         except MusicRNNError:
             pass
@@ -121,7 +114,7 @@ def choose_api(api: str | None = None) -> str:
 def _get_ports(kind: str, api: str | None) -> list[str]:
     """Port names; the rtmidi object is deleted after (else its JACK client stays open and libjack
     prints "Cannot read socket" when the server stops)."""
-    dev = _make(kind, choose_api(api), "musicrnn-list")
+    dev = make_port(kind, choose_api(api), "musicrnn-list")
     try:
         return dev.get_ports()
     finally:
@@ -157,7 +150,7 @@ def _open(kind: str, name: str | None, virtual: str | None, api: str | None, cli
     if name is not None and virtual is not None:
         raise ConfigError("give either a MIDI port name or a virtual port name, not both")
     api = choose_api(api)
-    dev = _make(kind, api, client)
+    dev = make_port(kind, api, client)
     direction = "output" if kind == "out" else "input"
     try:
         if virtual is not None:
@@ -273,153 +266,3 @@ def open_input(name: str | None = None, virtual: str | None = None, api: str | N
                client: str = "musicrnn", poll_s: float = 0.001) -> MidiInput:
     """Like ``open_output`` for listening (call-and-response); arrival times have ``poll_s`` resolution."""
     return MidiInput(name, virtual, api, client, poll_s)
-
-
-_PLAYER_NAMES = ("Player", "PlaybackStats", "SentMessage")
-
-
-def __getattr__(name: str):
-    """Lazy re-export of ``musicrnn.player`` names (player imports this module's constants, so an
-    eager import here would be circular)."""
-    if name in _PLAYER_NAMES:
-        from . import player
-
-        return getattr(player, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ---- listening: collect a played phrase --------------------------------------------------------
-def notes_from_events(events: Iterable[tuple[float, Sequence[int]]], end_time: float | None = None) -> Notes:
-    """Pair note-on/note-off messages ``(time_s, message)`` into ``Notes`` starting at 0.
-
-    A note-on with velocity 0 is a note-off. A re-strike of a held pitch closes the held note at
-    the new onset (a keyboard cannot do this, but software can). Notes still held at the end are
-    closed at ``end_time`` (default: the last event's time).
-    """
-    held: dict[tuple[int, int], tuple[float, int]] = {}
-    rows: list[tuple[int, float, float, int]] = []
-    last = None
-    for t, msg in events:
-        if len(msg) < 3:
-            continue
-        kind, ch, pitch, vel = msg[0] & 0xF0, msg[0] & 0x0F, msg[1], msg[2]
-        if kind not in (NOTE_ON, NOTE_OFF):
-            continue
-        last = t
-        key = (ch, pitch)
-        if key in held:  # an off, or a re-strike, ends the held note
-            t0, v0 = held.pop(key)
-            rows.append((pitch, t0, t, v0))
-        if kind == NOTE_ON and vel > 0:
-            held[key] = (t, vel)
-    close = end_time if end_time is not None else last
-    for (ch, pitch), (t0, v0) in held.items():
-        rows.append((pitch, t0, max(close, t0 + 1e-3), v0))
-    if not rows:
-        return Notes.empty()
-    p, s, e, v = (np.array(c) for c in zip(*rows))
-    origin = s.min()
-    return Notes.from_arrays(p, s - origin, e - origin, v)
-
-
-def record_phrase(inp: MidiInput, pause_s: float = 1.5, max_s: float = 60.0,
-                  wait_s: float | None = None) -> Notes:
-    """Collect notes played on ``inp`` from the first note-on until ``pause_s`` without any note event.
-
-    Waits up to ``wait_s`` (None: forever) for the first note; returns ``Notes.empty()`` if none
-    comes. ``max_s`` caps a phrase that never pauses. Notes start at 0. Messages that arrived before
-    the call are discarded (they belong to the previous turn).
-    """
-    inp.clear()
-    begin = time.perf_counter()
-    events: list[tuple[float, list[int]]] = []
-    while True:  # wait for the first note-on; poll so Ctrl-C is honoured
-        if wait_s is not None and time.perf_counter() - begin > wait_s:
-            return Notes.empty()
-        ev = inp.get(timeout=0.1)
-        if ev and len(ev[1]) >= 3 and ev[1][0] & 0xF0 == NOTE_ON and ev[1][2] > 0:
-            events.append(ev)
-            break
-    first = last = events[0][0]
-    while True:
-        now = time.perf_counter()
-        if now - last >= pause_s or now - first >= max_s:
-            break
-        ev = inp.get(timeout=min(0.1, max(0.0, pause_s - (now - last))))
-        if ev and len(ev[1]) >= 3 and ev[1][0] & 0xF0 in (NOTE_ON, NOTE_OFF):
-            events.append(ev)
-            last = ev[0]
-    return notes_from_events(events, end_time=min(time.perf_counter(), last + 1e-3 + pause_s))
-
-
-# ---- a headless JACK server for tests, benchmarks and CI ---------------------------------------
-def _jack_server_answers(name: str) -> bool:
-    saved = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    try:
-        _make("out", "jack", "musicrnn-wait").delete()
-        return True
-    except MusicRNNError:
-        return False
-    finally:
-        if saved is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = saved
-
-
-@contextlib.contextmanager
-def dummy_jack_server(name: str = "musicrnn-dummy", rate: int = 48000, period: int = 256,
-                      timeout_s: float = 10.0) -> Iterator[str]:
-    """Run ``jackd -n NAME -r -S -d dummy -r RATE -p PERIOD -w USEC`` for the ``with`` block; yield NAME.
-
-    NAME is ``name``, or ``name-1``..``name-3`` if a server of that name is already running (another
-    test run on the same machine). Names are reused on purpose: libjack keeps a registry of at most
-    8 servers in /dev/shm and reclaims a dead server's slot only when its *name* is started again.
-    Sets ``JACK_DEFAULT_SERVER=NAME`` (rtmidi clients of this process connect to it, not to someone
-    else's server) and ``JACK_NO_START_SERVER=1``; both are restored after. The first ``-r`` means
-    "no realtime scheduling", the second is the sample rate. ``-S`` (synchronous mode) makes the
-    server wait for every client each cycle: on a loaded machine without realtime scheduling a late
-    client otherwise loses that cycle's MIDI (seen ~1 in 12 runs at load 7 on 2 cores). ``-w`` makes the dummy driver's cycle
-    one period (its default is 21333 us, the cycle of 1024 frames at 48 kHz).
-    """
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        raise MusicRNNError("jackd not found — install it (Debian/Ubuntu: apt-get install jackd2)")
-    names = [name] + [f"{name}-{i}" for i in range(1, 4)]
-    free = [n for n in names if not _jack_server_answers(n)]
-    if not free:
-        raise MusicRNNError(f"JACK servers {', '.join(names)} are all running — stop one (or wait)")
-    name = free[0]
-    wait_us = int(round(period * 1e6 / rate))
-    cmd = [jackd, "-n", name, "-r", "-S", "-d", "dummy", "-r", str(rate), "-p", str(period), "-w", str(wait_us)]
-    env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        os.environ["JACK_DEFAULT_SERVER"] = name
-        os.environ["JACK_NO_START_SERVER"] = "1"
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                tail = log.read().decode(errors="replace").strip().splitlines()[-2:]
-                raise MusicRNNError(f"jackd did not start ({' '.join(cmd)}): {' | '.join(tail)}")
-            if _jack_server_answers(name):
-                break
-            time.sleep(0.05)
-        yield name
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        proc.terminate()  # jackd exits cleanly on SIGTERM and frees its /dev/shm entries
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

@@ -3,11 +3,15 @@
 Every core has one interface, shared by training and stateful sampling::
 
     forward(x: (B, T, input_size), state=None) -> (h: (B, T, out_dim), state)
+    step(x_t: (B, input_size), state) -> (h_t: (B, out_dim), state)
 
-``state`` is whatever the core carries between calls (LSTM (h, c) tuples); feeding a window in one
-call or one note at a time with the returned state gives the same ``h``. Cores that cannot be stepped
-(``steppable = False``, e.g. bidirectional) are re-run over the whole window when sampling. ``causal``
-says whether ``h[:, t]`` depends only on ``x[:, :t+1]`` (required to train on every position).
+``state`` is whatever the core carries between calls (LSTM (h, c) tuples), the same format for both;
+feeding a window in one call or one note at a time with the returned state gives the same ``h``.
+``step`` is the one per-note path of sampling, live play and evaluation: by default it runs
+``forward`` on one timestep; the LSTM cores override it with ``torch.lstm_cell`` and weights looked up
+once (at batch 1 the fixed cost of each module call and op is most of a note's time). Cores that
+cannot be stepped (``steppable = False``, in ``window_cores``) are re-run over the whole window.
+``causal`` says whether ``h[:, t]`` depends only on ``x[:, :t+1]`` (required to train on every position).
 
 Cores are chosen in YAML by ``class_path``; ``input_size`` is supplied by the model (it depends on
 the feature set), every other argument comes from ``init_args``.
@@ -15,10 +19,10 @@ the feature set), every other argument comes from ``init_args``.
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -28,6 +32,33 @@ class Net(nn.Module):
     steppable: bool = True
     causal: bool = True
     out_dim: int
+    _plan: list | None = None  # weights of the fast step, looked up once (see ``step_plan``)
+
+    def step(self, x: torch.Tensor, state=None):
+        """One timestep with carried state: x (B, input_size) -> (h (B, out_dim), state).
+
+        The default runs ``forward`` on a window of one note; cores with a faster path override it.
+        """
+        h, state = self(x.unsqueeze(1), state)  # (B, 1, out_dim)
+        return h[:, 0], state
+
+    def step_plan(self) -> list:
+        """The weights ``step`` uses, looked up on first use and kept until the mode or the device
+        changes (parameters are updated in place, so the kept tensors see new values)."""
+        if self._plan is None:
+            self._plan = self._make_plan()
+        return self._plan
+
+    def _make_plan(self) -> list:
+        raise NotImplementedError
+
+    def train(self, mode: bool = True):
+        self._plan = None
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):
+        self._plan = None
+        return super()._apply(fn, *args, **kwargs)
 
     def _record(self, args: dict[str, Any]) -> None:
         sig = inspect.signature(type(self).__init__)
@@ -53,6 +84,24 @@ class LSTMNet(Net):
         h, state = self.lstm(x, state)  # (B, T, H), ((L, B, H), (L, B, H))
         return h, state
 
+    def _make_plan(self) -> list:
+        return lstm_cells(self.lstm)
+
+    def step(self, x: torch.Tensor, state=None):
+        if self.training or state is None:
+            return super().step(x, state)
+        h0, c0 = state  # (L, B, H) each
+        plan = self.step_plan()
+        if len(plan) == 1:
+            h, c = torch.lstm_cell(x, (h0[0], c0[0]), *plan[0])  # (B, H) each
+            return h, (h.unsqueeze(0), c.unsqueeze(0))
+        hs, cs = [], []
+        for k, weights in enumerate(plan):  # dropout between layers is the identity in eval
+            x, c = torch.lstm_cell(x, (h0[k], c0[k]), *weights)
+            hs.append(x)
+            cs.append(c)
+        return x, (torch.stack(hs), torch.stack(cs))
+
 
 class DenseBlock(nn.Module):
     """Linear -> ReLU -> Dropout per size in ``sizes`` (an empty list is the identity)."""
@@ -68,6 +117,32 @@ class DenseBlock(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.layers(h)  # (B, T, in_dim) -> (B, T, out_dim)
+
+    def plan(self) -> list:
+        """[(weight, bias) per Linear] (each followed by ReLU; dropout is the identity in eval)."""
+        return [(m.weight, m.bias) for m in self.layers if isinstance(m, nn.Linear)]
+
+
+def dense_step(h: torch.Tensor, plan: list) -> torch.Tensor:
+    """``DenseBlock`` in eval mode on (B, in_dim) with its ``plan``: Linear -> ReLU per layer."""
+    for w, b in plan:
+        h = torch.relu(F.linear(h, w, b))
+    return h
+
+
+def lstm_cells(lstm: nn.LSTM) -> list:
+    """[(w_ih, w_hh, b_ih, b_hh) per layer] of a unidirectional ``nn.LSTM``, for ``torch.lstm_cell``
+    (PyTorch's native LSTM kernel: the same function as the fused one, rounded differently by ~1e-8)."""
+    return [tuple(w) for w in lstm.all_weights]
+
+
+def stacked_step(x: torch.Tensor, state: list, plan: list):
+    """``StackedLSTM`` one timestep: x (B, D), [(h (1, B, H), c (1, B, H)) per layer] -> (h (B, H), state)."""
+    new = []
+    for weights, (h, c) in zip(plan, state):
+        x, c = torch.lstm_cell(x, (h[0], c[0]), *weights)
+        new.append((x.unsqueeze(0), c.unsqueeze(0)))
+    return x, new
 
 
 class StackedLSTM(Net):
@@ -99,6 +174,14 @@ class StackedLSTM(Net):
             new_state.append(s)
         return h, new_state
 
+    def _make_plan(self) -> list:
+        return [lstm_cells(lstm)[0] for lstm in self.layers]
+
+    def step(self, x: torch.Tensor, state=None):
+        if self.training or state is None:
+            return super().step(x, state)
+        return stacked_step(x, state, self.step_plan())
+
 
 class LSTMDense(Net):
     """Option C: one LSTM, then a Dense block (Linear -> ReLU -> Dropout per size in ``dense_sizes``).
@@ -119,6 +202,16 @@ class LSTMDense(Net):
     def forward(self, x: torch.Tensor, state=None):
         h, state = self.lstm(x, state)  # (B, T, H)
         return self.dense(self.drop(h)), state  # (B, T, D)
+
+    def _make_plan(self) -> list:
+        return [lstm_cells(self.lstm)[0], self.dense.plan()]
+
+    def step(self, x: torch.Tensor, state=None):
+        if self.training or state is None:
+            return super().step(x, state)
+        cell, dense = self.step_plan()
+        h, c = torch.lstm_cell(x, (state[0][0], state[1][0]), *cell)  # (B, H) each
+        return dense_step(h, dense), (h.unsqueeze(0), c.unsqueeze(0))
 
 
 class HybridLSTM(Net):
@@ -141,101 +234,18 @@ class HybridLSTM(Net):
         h, state = self.lstm(x, state)  # (B, T, H_last)
         return self.dense(self.drop(h)), state  # (B, T, D)
 
+    def _make_plan(self) -> list:
+        return [self.lstm.step_plan(), self.dense.plan()]
 
-class BiLSTM(Net):
-    """Option B: a bidirectional LSTM encoder over the whole window (Keras' ``Bidirectional(LSTM)``).
-
-    ``h[:, t] = [forward output at t ; backward output at position 0]``: the backward half is the
-    backward pass's summary of the *whole* window, so every position sees the future and only
-    ``loss_on: last`` is valid (``causal = False``). There is no carried state (``steppable =
-    False``): sampling re-runs the core over the last ``seq_length`` notes for every new note, O(L)
-    per note instead of O(1). ``state`` must be None and None is returned. Dropout is applied to the
-    output (and between layers when ``num_layers`` > 1).
-    """
-
-    steppable = False
-    causal = False
-
-    def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.3):
-        super().__init__()
-        self._record(locals())
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
-        self.hidden_size = hidden_size
-        self.out_dim = 2 * hidden_size
-
-    def forward(self, x: torch.Tensor, state=None):
-        _check_no_state(self, state)
-        h, _ = self.lstm(x)  # (B, T, 2H): [fwd_t ; bwd_t]
-        fwd, bwd = h[..., : self.hidden_size], h[..., self.hidden_size :]
-        summary = bwd[:, :1].expand_as(bwd)  # (B, T, H): backward pass after reading the whole window
-        return self.drop(torch.cat([fwd, summary], dim=-1)), None
+    def step(self, x: torch.Tensor, state=None):
+        if self.training or state is None:
+            return super().step(x, state)
+        cells, dense = self.step_plan()
+        h, state = stacked_step(x, state, cells)
+        return dense_step(h, dense), state
 
 
-class CausalTransformer(Net):
-    """Option E: a pre-norm Transformer encoder with a causal mask (GPT-style decoder-only).
-
-    Input features are projected to ``d_model`` and given ``positions``: "learned" (an embedding of
-    0..max_len-1) or "sinusoidal" (fixed). ``h[:, t]`` depends only on notes 0..t, so ``loss_on: all``
-    works. There is no KV cache (``steppable = False``): sampling re-runs the core over the last
-    ``seq_length`` notes for every new note. That is also what keeps positions inside the range the
-    model was trained on (0..seq_length-1); ``state`` must be None and None is returned.
-    """
-
-    steppable = False
-    causal = True
-
-    def __init__(self, input_size: int, d_model: int = 128, nhead: int = 4, num_layers: int = 2,
-                 dim_feedforward: int = 256, dropout: float = 0.1, max_len: int = 512, positions: str = "learned"):
-        super().__init__()
-        self._record(locals())
-        if positions not in ("learned", "sinusoidal"):
-            raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
-        self.inp = nn.Linear(input_size, d_model)
-        if positions == "learned":
-            self.pos = nn.Embedding(max_len, d_model)
-        else:
-            pos = torch.arange(max_len).unsqueeze(1)  # (max_len, 1)
-            freq = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))  # (d_model/2,)
-            table = torch.zeros(max_len, d_model)
-            table[:, 0::2] = torch.sin(pos * freq)
-            table[:, 1::2] = torch.cos(pos * freq)[:, : d_model // 2]
-            self.register_buffer("table", table, persistent=False)
-        self.drop = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(d_model)  # pre-norm blocks leave the residual stream un-normalised
-        self.max_len = max_len
-        self.positions = positions
-        self.out_dim = d_model
-
-    def forward(self, x: torch.Tensor, state=None):
-        _check_no_state(self, state)
-        t = x.shape[1]
-        if t > self.max_len:
-            raise ValueError(f"CausalTransformer: window of {t} notes is longer than max_len={self.max_len}")
-        idx = torch.arange(t, device=x.device)
-        pos = self.pos(idx) if self.positions == "learned" else self.table[:t]  # (T, d_model)
-        h = self.drop(self.inp(x) + pos)  # (B, T, d_model)
-        mask = nn.Transformer.generate_square_subsequent_mask(t, device=x.device, dtype=h.dtype)  # (T, T)
-        h = self.encoder(h, mask=mask, is_causal=True)
-        return self.norm(h), None
-
-
-def _check_no_state(net: Net, state) -> None:
+def check_no_state(net: Net, state) -> None:
+    """Window cores take no carried state."""
     if state is not None:
         raise ValueError(f"{type(net).__name__} is not steppable: call it on the whole window with state=None")
-
-
-def build_net(spec: dict, input_size: int) -> Net:
-    """Rebuild a core from ``Net.config()``; only classes of musicrnn.nets are allowed (safe loading)."""
-    path = spec.get("class_path", "")
-    module, _, name = path.rpartition(".")
-    cls = globals().get(name) if module == __name__ else None
-    if not (isinstance(cls, type) and issubclass(cls, Net)):
-        from .errors import CheckpointError
-
-        raise CheckpointError(f"unknown network class {path!r} — this checkpoint needs a newer musicrnn")
-    return cls(input_size, **spec.get("init_args", {}))

@@ -25,9 +25,9 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from .errors import ConfigError
-from .midiport import ALL_NOTES_OFF, CONTROL, NOTE_OFF, NOTE_ON
-from .notes import Notes
+from musicrnn.errors import ConfigError
+from musicrnn.live.ports import ALL_NOTES_OFF, CONTROL, NOTE_OFF, NOTE_ON
+from musicrnn.notes import Notes
 
 
 class SentMessage(NamedTuple):

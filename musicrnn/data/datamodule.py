@@ -5,13 +5,10 @@ the file's composer id. The model splits it into inputs (first ``seq_length`` ro
 (the next note), and scales the inputs, so the data stays model-agnostic. Windows never cross file
 boundaries.
 
-CLI: ``python -m musicrnn.data {stats,build,repair,download} ...`` (see ``main``).
+The command line over the data layer is ``python -m musicrnn.data`` (``musicrnn.cli.data``).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -19,10 +16,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from .errors import ConfigError, cli_main
-from .notecache import SPLITS, UNKNOWN_COMPOSER, NoteCache, build_or_load, list_files, resolve_root
-from .notes import PIANO_HIGH, PIANO_LOW
-from .pieces import PieceChunks
+from musicrnn.data.cache import SPLITS, UNKNOWN_COMPOSER, NoteCache, build_or_load, list_files, resolve_root
+from musicrnn.data.pieces import PieceChunks
+from musicrnn.errors import ConfigError
+from musicrnn.notes import PIANO_HIGH, PIANO_LOW
 
 REGIMES = ("windows", "pieces")
 
@@ -162,6 +159,10 @@ class MaestroDataModule(L.LightningDataModule):
             raise ConfigError(f"no training windows in {self.root}: files are shorter than seq_length+1 = "
                               f"{h.seq_length + 1} notes or no file is in the train split — lower --data.seq_length")
 
+    def split_dataloader(self, split: str) -> DataLoader:
+        """The evaluation loader of any split: its windows (a seeded ``val_windows`` subset), in order."""
+        return self._loader(split, False)
+
     def _loader(self, split: str, train: bool) -> DataLoader:
         h, ds = self.hparams, self.datasets[split]
         sampler = None
@@ -200,42 +201,3 @@ class MaestroDataModule(L.LightningDataModule):
         if len(self.datasets["test"]) == 0:
             raise ConfigError(f"{self.root} has no test split — use a MAESTRO folder with its CSV")
         return self._loader("test", False)
-
-
-# ---- CLI -----------------------------------------------------------------------------------------
-@cli_main
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m musicrnn.data", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("stats", help="files and notes per split; last line is JSON")
-    s.add_argument("root", nargs="?", default=None, help="MIDI folder (default: bundled sample)")
-    s.add_argument("--sustain", action="store_true")
-    s.add_argument("--jobs", type=int, default=None)
-    r = sub.add_parser("repair", help="write repaired copies of line-ending-damaged MIDI files")
-    r.add_argument("src")
-    r.add_argument("dst")
-    d = sub.add_parser("download", help="fetch and verify the official MAESTRO v2.0.0 MIDI zip")
-    d.add_argument("--dest", default=None, help="folder to unpack into (default: the cache folder)")
-    args = p.parse_args(argv)
-
-    if args.cmd == "stats":
-        cache = build_or_load(args.root, sustain=args.sustain, jobs=args.jobs, progress=sys.stderr.isatty())
-        print(json.dumps(cache.stats()))
-    elif args.cmd == "repair":
-        from .midifile import repair_tree
-
-        src, dst = Path(args.src), Path(args.dst)
-        if not src.is_dir():
-            raise ConfigError(f"repair source {src} is not a folder — pass the MAESTRO folder as SRC")
-        report = repair_tree(src, dst, progress=sys.stderr.isatty())
-        print(json.dumps({k: v for k, v in report.items() if k != "unrepairable_files"}))
-    elif args.cmd == "download":
-        from .download import download_maestro
-        from .io_utils import cache_dir
-
-        path = download_maestro(Path(args.dest) if args.dest else cache_dir())
-        print(path)
-
-
-if __name__ == "__main__":
-    main()

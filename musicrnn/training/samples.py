@@ -34,16 +34,16 @@ class SampleLogger(L.Callback):
         ds = getattr(dm, "datasets", {}).get("validation") if dm is not None else None
         if ds is None or len(ds) == 0:
             return
-        from .generate import generate
-        from .notes import Notes
-        from .render import piano_roll_image
+        from musicrnn.sampling.generator import generate
+        from musicrnn.notes import Notes
+        from musicrnn.render import piano_roll_image
 
         window, _ = ds[0]  # (L+1, 4) raw features of a fixed validation window
         prime = Notes.from_features(window[:-1].numpy())
         was_training = pl_module.training
         pl_module.eval()
         try:
-            (notes,) = generate(pl_module, prime, self.num_notes, temperature=self.temperature, seed=0,
+            (notes,) = generate(pl_module.network, prime, self.num_notes, temperature=self.temperature, seed=0,
                                 device=str(pl_module.device))
         except Exception as e:  # a picture is never worth a training run: warn and go on
             rank_zero_warn(f"SampleLogger: could not generate a sample ({type(e).__name__}: {e})")
@@ -53,7 +53,7 @@ class SampleLogger(L.Callback):
         step = trainer.global_step
         writer.add_image("samples/piano_roll", piano_roll_image(notes), step, dataformats="HWC")
         if self.audio:
-            from .render import fluidsynth_available, render_wav_array
+            from musicrnn.render import fluidsynth_available, render_wav_array
 
             if fluidsynth_available():
                 audio, sr = render_wav_array(notes)

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, MidiError
-from .io_utils import atomic_write, cache_dir
-from .notes import Notes
+from musicrnn.errors import ConfigError, MidiError
+from musicrnn.io_utils import atomic_write, cache_dir
+from musicrnn.midi.check import MIDI_SUFFIXES
+from musicrnn.notes import Notes
 
 CACHE_VERSION = 1
-MIDI_SUFFIXES = (".mid", ".midi")
 SPLITS = ("train", "validation", "test")
 UNKNOWN_COMPOSER = "<unknown>"
-SAMPLE_ROOT = Path(__file__).parent / "sample_data"
+SAMPLE_ROOT = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 @dataclass
@@ -142,7 +142,7 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
     path = folder / f"notes-{_key(root, files, sustain)}.npz"
     if path.exists():
         try:
-            return _load(path, root, files)
+            return _load(path, root)
         except Exception as e:  # unreadable cache: rebuild rather than fail
             print(f"musicrnn: ignoring unreadable cache {path} ({e}); rebuilding", file=sys.stderr)
     t0 = time.perf_counter()
@@ -195,7 +195,8 @@ def _save(cache: NoteCache, path: Path) -> None:
                  velocity=cache.velocity, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
 
-def _load(path: Path, root: Path, files: list[FileInfo]) -> NoteCache:
+def _load(path: Path, root: Path) -> NoteCache:
+    """The cache at ``path`` (its key already matched the file list, so its own list is that list)."""
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(z["meta"].tobytes().decode())
         arrays = {k: z[k] for k in ("offsets", "pitch", "start", "end", "velocity")}
