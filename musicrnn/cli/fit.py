@@ -30,7 +30,7 @@ from musicrnn.data.datamodule import MaestroDataModule
 from musicrnn.errors import CheckpointError, ConfigError, cli_main
 from musicrnn.model.checkpoint import load_checkpoint_dict, training_state_dict
 from musicrnn.model.lightning import MusicModel
-from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, FaultInjector, LastCheckpoint, NaNGuard
+from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, LastCheckpoint, NaNGuard
 from musicrnn.training.samples import SampleLogger
 
 TRAINER_DEFAULTS = {
@@ -88,8 +88,6 @@ class MusicCLI(LightningCLI):
         dirpath = c.checkpoint.dirpath or "checkpoints"
         ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume(),
                 LastCheckpoint(dirpath, c.checkpoint_every_n_steps, c.checkpoint_every_minutes)]
-        if (fault := FaultInjector.from_env()) is not None:
-            ours.append(fault)
         extra = [self._get(self.config_init, k) for k in self._parser(self.subcommand).callback_keys]
         trainer = self._instantiate_trainer({**self._get(self.config_init, "trainer", default={}), **kwargs},
                                             extra + ours)

@@ -9,8 +9,6 @@
   the same weights as an uninterrupted one.
 - ``NaNGuard``: stops at the first non-finite loss with one line naming the step, and refuses to
   write a checkpoint with non-finite weights (the last good ``last.ckpt`` is kept).
-- ``FaultInjector``: test-only hooks (environment variables) that SIGKILL the run at a chosen step
-  or in the middle of a checkpoint write, so the tests above are deterministic.
 """
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ import glob
 import io
 import os
 import random
-import signal
 import time
 from typing import Any, Iterator
 
@@ -31,9 +28,6 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from musicrnn.errors import MusicRNNError
 from musicrnn.io_utils import atomic_write
 
-ENV_KILL_AT_STEP = "MUSICRNN_FAULT_KILL_AT_STEP"  # SIGKILL before optimizer step N (N steps done)
-ENV_KILL_IN_SAVE = "MUSICRNN_FAULT_KILL_IN_SAVE"  # SIGKILL halfway through the N-th checkpoint write (1-based)
-ENV_NAN_AT_STEP = "MUSICRNN_FAULT_NAN_AT_STEP"  # poison the weights before step N (tests the NaN guard)
 
 
 # ---- RNG state that survives torch.load(weights_only=True) -----------------------------------------
@@ -64,7 +58,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def __init__(self) -> None:
         super().__init__()
-        self.saves = 0  # checkpoint writes by this process (the fault hook counts them)
+        self.saves = 0  # checkpoint writes by this process
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         path = os.fspath(path)
@@ -72,24 +66,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         torch.save(checkpoint, buf)
         data = buf.getbuffer()
         self.saves += 1
-        kill_at = os.environ.get(ENV_KILL_IN_SAVE)
         folder = os.path.dirname(os.path.abspath(path))
         for stale in glob.glob(os.path.join(folder, f".{glob.escape(os.path.basename(path))}.*.tmp")):
             with _suppress_os():  # left by a run killed mid-write; never a *.ckpt
                 os.unlink(stale)
         with atomic_write(path) as f:
-            if kill_at and int(kill_at) == self.saves:
-                f.write(data[: len(data) // 2])
-                f.flush()
-                os.fsync(f.fileno())
-                os.kill(os.getpid(), signal.SIGKILL)
-            f.write(data)
+            self.write(f, data)
         with _suppress_os():  # make the rename itself durable
             fd = os.open(folder, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+    def write(self, f, data) -> None:
+        """Write the serialised checkpoint into the open temp file (a seam for fault-injection tests)."""
+        f.write(data)
 
 
 class _suppress_os:
@@ -288,28 +281,3 @@ class NaNGuard(Callback):
                if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
         if bad:
             self._fail(trainer, f"weights became non-finite ({bad[0]})")
-
-
-# ---- test hooks ------------------------------------------------------------------------------------
-class FaultInjector(Callback):
-    """Deterministic faults for the reliability tests, driven by environment variables (never set in use)."""
-
-    def __init__(self) -> None:
-        self.kill_at = _env_int(ENV_KILL_AT_STEP)
-        self.nan_at = _env_int(ENV_NAN_AT_STEP)
-
-    @classmethod
-    def from_env(cls) -> "FaultInjector | None":
-        return cls() if any(os.environ.get(k) for k in (ENV_KILL_AT_STEP, ENV_NAN_AT_STEP)) else None
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.kill_at is not None and trainer.global_step == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        if self.nan_at is not None and trainer.global_step == self.nan_at:
-            with torch.no_grad():
-                next(pl_module.parameters()).fill_(float("nan"))
-
-
-def _env_int(name: str) -> int | None:
-    v = os.environ.get(name)
-    return int(v) if v else None
