@@ -209,13 +209,16 @@ class Generator:
 
     def _finish(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """raw (B, 4) -> (values (B, 4) float64 pitch/start/end/velocity, row fed back (B, 4) float32)."""
-        r = torch.nan_to_num(raw.double(), nan=0.0).clamp(self._lo, self._hi)  # (B, 4)
+        r = torch.nan_to_num(raw.double(), nan=0.0).clamp_(self._lo, self._hi)  # (B, 4)
         r = torch.where(self._int_cols, r.round(), r)  # integer pitch and velocity
-        start = self.clock + r[:, 1]  # float64 absolute times, exactly as Notes stores them
-        end = start + r[:, 2]
-        row = torch.stack([r[:, 0], start - self.clock, end - start, r[:, 3]], dim=-1).float()  # (B, 4)
-        self.clock = start
-        return torch.stack([r[:, 0], start, end, r[:, 3]], dim=-1), row
+        values = r.clone()
+        values[:, 1] += self.clock  # start: float64 absolute times, exactly as Notes stores them
+        values[:, 2] += values[:, 1]  # end = start + duration
+        row = r.clone()
+        row[:, 1] = values[:, 1] - self.clock  # what Notes.features computes from the stored times
+        row[:, 2] = values[:, 2] - values[:, 1]
+        self.clock = values[:, 1]
+        return values, row.float()
 
 
 def _to_notes(steps: list[Step]) -> list[Notes]:
