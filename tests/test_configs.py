@@ -55,7 +55,8 @@ def test_config_trains_and_reloads(config, tmp_path, monkeypatch):
     model = load_network(ck / "last.ckpt")  # the checkpoint alone rebuilds the variant
     assert type(model.core) is type(cli.model.network.core)
     assert model.hparams.seq_length == cli.datamodule.hparams.seq_length
-    window, composer = next(iter(cli.datamodule.val_dataloader()))
+    loaders = cli.datamodule.val_dataloader()  # whole-piece configs: [windows, pieces]
+    window, composer = next(iter(loaders[0] if isinstance(loaders, list) else loaders))
     cli.model.eval()
     with torch.no_grad():
         want, _ = cli.model(window[:, :-1], composer)
