@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from musicrnn.notecache import build_or_load  # noqa: E402
+from musicrnn.data.cache import build_or_load  # noqa: E402
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "maestro-v2.0.0"
 

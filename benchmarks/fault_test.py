@@ -28,10 +28,16 @@ TINY = ["--model.net.init_args.hidden_size", "8", "--data.train_windows_per_epoc
         "--trainer.logger", "false"]  # 10 steps per epoch
 
 
+REPO = Path(__file__).resolve().parents[1]
+# the fault hooks are test code (tests/faults.py), passed to fit on the command line
+FAULT_ARGS = ["--trainer.callbacks+=faults.FaultInjector", "--trainer.plugins=faults.KillInSaveIO"]
+
+
 def fit(cwd: Path, args: list[str], env: dict[str, str] | None = None) -> tuple[int, float]:
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "musicrnn.fit", *args], cwd=cwd, capture_output=True, text=True,
-                       env={**os.environ, **(env or {})}, timeout=600)
+    path = os.pathsep.join([str(REPO / "tests"), str(REPO)])
+    r = subprocess.run([sys.executable, "-m", "musicrnn.fit", *args, *FAULT_ARGS], cwd=cwd, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": path, **(env or {})}, timeout=600)
     if r.returncode not in (0, -9):
         sys.exit(f"fit failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return r.returncode, time.perf_counter() - t

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
-from musicrnn.data import MaestroDataModule  # noqa: E402
-from musicrnn.module import MusicModel  # noqa: E402
-from musicrnn.nets import LSTMNet  # noqa: E402
+from musicrnn.data.datamodule import MaestroDataModule  # noqa: E402
+from musicrnn.model.lightning import MusicModel  # noqa: E402
+from musicrnn.model.cores import LSTMNet  # noqa: E402
 
 
 # Wall time by default; ``--clock cpu`` times by this process's CPU time instead, which a busy shared

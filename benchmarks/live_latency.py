@@ -4,7 +4,7 @@
     python benchmarks/live_latency.py --ckpt last.ckpt [--notes 200] [--speed 1]   # a real model, as live plays it
 
 Starts ``jackd -n musicrnn-dummy -r -S -d dummy -r 48000 -p PERIOD -w USEC`` (Debian package jackd2), opens a
-receiving client (``musicrnn.midiport.open_input``) and plays the notes to it with ``Player``; the
+receiving client (``musicrnn.live.ports.open_input``) and plays the notes to it with ``Player``; the
 notes come from a generator in the Player's producer thread that can be made slow (``--gen-ms`` per
 note, or a 0.5 s stall every ``--stall-every`` notes) to show that slow generation costs underruns,
 never bunched notes (the producer runs ahead, so a stall only underruns once generation is about as
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from musicrnn import midiport as mp  # noqa: E402
+from musicrnn.live import ports  # noqa: E402
+from musicrnn.live.jack import dummy_jack_server  # noqa: E402
+from musicrnn.live.player import Player  # noqa: E402
 
 ON = 0x90
 
@@ -56,21 +58,22 @@ def main() -> None:
     source = notes(args.notes, args.rate, args.gen_ms / 1e3, args.stall_every)
     realtime = contextlib.nullcontext()
     if args.ckpt:
-        from musicrnn import generate as G
-        from musicrnn.live import _Realtime, from_first_note
-        from musicrnn.module import load_model
+        from musicrnn.cli.live import _Realtime, from_first_note
+        from musicrnn.model.checkpoint import load_network
+        from musicrnn.sampling import generator as G
+        from musicrnn.sampling.primes import prime_bundled
 
-        model = load_model(args.ckpt)
+        model = load_network(args.ckpt)
         gen = G.Generator(model, seed=0)
-        gen.start(G.prime_bundled(seed=0, seq_length=int(model.hparams.seq_length)))
+        gen.start(prime_bundled(seed=0, seq_length=model.seq_length))
         source = from_first_note(G.generator_notes(gen, args.notes), args.speed)
         realtime = _Realtime()
 
-    with mp.dummy_jack_server(period=args.period) as server:
-        with mp.open_input(virtual="in", api="jack", client="bench-receiver", poll_s=0.0002) as rx, \
-                mp.open_output("bench-receiver:in", api="jack") as out:
+    with dummy_jack_server(period=args.period) as server:
+        with ports.open_input(virtual="in", api="jack", client="bench-receiver", poll_s=0.0002) as rx, \
+                ports.open_output("bench-receiver:in", api="jack") as out:
             time.sleep(0.1)
-            player = mp.Player(out, source)
+            player = Player(out, source)
             with realtime:
                 stats = player.play()
             time.sleep(0.2)  # let the last JACK cycle deliver

@@ -26,25 +26,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed musicrnn
 
-from musicrnn.generate import Generator, generate_with  # noqa: E402
-from musicrnn.module import MusicModel  # noqa: E402
+from musicrnn.sampling.generator import Generator, generate_with  # noqa: E402
+from musicrnn.model.cores import HybridLSTM, LSTMNet  # noqa: E402
+from musicrnn.model.network import MusicNet  # noqa: E402
+from musicrnn.model.window_cores import CausalTransformer  # noqa: E402
 from musicrnn.notes import Notes  # noqa: E402
 
 
-def models(seq_length: int) -> dict[str, MusicModel]:
-    from musicrnn import nets
-
-    out = {"LSTM(128) baseline": MusicModel(net=lambda d: nets.LSTMNet(d, hidden_size=128), seq_length=seq_length)}
-    if hasattr(nets, "HybridLSTM"):
-        out["HybridLSTM(256,128)+dense128"] = MusicModel(
-            net=lambda d: nets.HybridLSTM(d, hidden_sizes=[256, 128], dense_sizes=[128]), seq_length=seq_length)
-    else:
-        out["LSTM(256)x2"] = MusicModel(net=lambda d: nets.LSTMNet(d, hidden_size=256, num_layers=2),
-                                        seq_length=seq_length)
-    if hasattr(nets, "CausalTransformer"):  # not steppable: window only, for reference
-        out["CausalTransformer(d128,2 layers)"] = MusicModel(net=lambda d: nets.CausalTransformer(d),
-                                                             seq_length=seq_length)
-    return out
+def models(seq_length: int) -> dict[str, MusicNet]:
+    """The baseline, the hybrid (steppable) and a Transformer (window only, for reference)."""
+    return {"LSTM(128) baseline": MusicNet(lambda d: LSTMNet(d, hidden_size=128), seq_length=seq_length),
+            "HybridLSTM(256,128)+dense128": MusicNet(
+                lambda d: HybridLSTM(d, hidden_sizes=[256, 128], dense_sizes=[128]), seq_length=seq_length),
+            "CausalTransformer(d128,2 layers)": MusicNet(lambda d: CausalTransformer(d), seq_length=seq_length)}
 
 
 def random_prime(n: int, seed: int = 0) -> Notes:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MidiError
-from .io_utils import atomic_write
-from .midifile import read_checked
+from musicrnn.errors import MidiError
+from musicrnn.io_utils import atomic_write
+from musicrnn.midi.check import read_checked
 
 NUM_PITCHES = 128
 PIANO_LOW, PIANO_HIGH = 21, 108  # A0..C8, the 88 keys

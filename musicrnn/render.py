@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MusicRNNError
-from .io_utils import atomic_write, file_mode
-from .notes import PIANO_HIGH, PIANO_LOW, Notes
+from musicrnn.errors import MusicRNNError
+from musicrnn.io_utils import atomic_write, file_mode
+from musicrnn.notes import PIANO_HIGH, PIANO_LOW, Notes
 
 SOUNDFONT_ENV = "MUSICRNN_SOUNDFONT"
 SOUNDFONT_PATHS = (

@@ -244,3 +244,8 @@ def describe(notes_list: Sequence[NoteArrays]) -> dict[str, float]:
     out["n_sequences"] = float(len(feats))
     out["n_notes"] = float(sum(len(n.pitch) for n in notes_list))
     return out
+
+
+def mean_overlap(compare_result: dict) -> float:
+    """The single "closer to real music" score of a ``compare`` result (1 = indistinguishable)."""
+    return float(compare_result["mean_oa"])

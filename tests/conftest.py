@@ -56,3 +56,37 @@ def _private_cache(tmp_path_factory) -> Path:
         os.environ.pop("MUSICRNN_CACHE", None)
     else:
         os.environ["MUSICRNN_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A genuinely trained tiny LSTM checkpoint (``helpers.train_tiny``), trained once per test run.
+
+    Its folder's ``cache/`` holds the bundled sample's note cache. Tests copy it, never change it.
+    """
+    from helpers import train_tiny
+
+    return train_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def jack():
+    """A JACK server with the dummy driver for the session (skips without jackd)."""
+    import shutil
+
+    from musicrnn.live.jack import dummy_jack_server
+
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd not installed (apt-get install jackd2)")
+    with dummy_jack_server("musicrnn-test") as name:
+        yield name
+
+
+@pytest.fixture
+def receiver(jack):
+    """A second JACK client with an input port, recording what it receives."""
+    from helpers import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()

@@ -221,10 +221,10 @@ def test_mutated_full_maestro_file_raises_only_midierror(tmp_path, mutations):
 def test_datamodule_skips_damaged_files_and_trains(tmp_path, capsys):
     import lightning as L
 
-    from musicrnn.data import MaestroDataModule
-    from musicrnn.module import MusicModel
-    from musicrnn.nets import LSTMNet
-    from musicrnn.notecache import build_or_load, damaged_report_path
+    from musicrnn.data.datamodule import MaestroDataModule
+    from musicrnn.model.cores import LSTMNet
+    from musicrnn.model.lightning import MusicModel
+    from musicrnn.data.cache import build_or_load, damaged_report_path
 
     root = tmp_path / "midi"
     root.mkdir()
@@ -271,7 +271,7 @@ def _bad_checkpoints(tmp_path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("kind", ["evil", "truncated", "random", "empty"])
 def test_load_model_refuses_bad_checkpoints(tmp_path, kind):
-    from musicrnn.module import load_model
+    from musicrnn.model.checkpoint import load_network as load_model
 
     path = _bad_checkpoints(tmp_path)[kind]
     with pytest.raises(CheckpointError) as e:
@@ -282,7 +282,7 @@ def test_load_model_refuses_bad_checkpoints(tmp_path, kind):
 
 
 def test_load_model_text_file_is_checkpointerror(tmp_path):
-    from musicrnn.module import load_model
+    from musicrnn.model.checkpoint import load_network as load_model
 
     path = tmp_path / "notes.ckpt"
     path.write_bytes(b"hello world" * 100)  # the weights-only unpickler raises KeyError on this
@@ -292,7 +292,7 @@ def test_load_model_text_file_is_checkpointerror(tmp_path):
 
 @pytest.mark.parametrize("kind", ["evil", "truncated", "random", "empty"])
 def test_fit_resume_refuses_bad_checkpoints(tmp_path, kind):
-    from musicrnn.checkpoint import load_checkpoint_dict
+    from musicrnn.model.checkpoint import load_checkpoint_dict
 
     path = _bad_checkpoints(tmp_path)[kind]
     with pytest.raises(CheckpointError) as e:

@@ -37,8 +37,8 @@ def test_configs_exist():
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_config_trains_and_reloads(config, tmp_path, monkeypatch):
-    from musicrnn.fit import main
-    from musicrnn.module import load_model
+    from musicrnn.cli.fit import main
+    from musicrnn.model.checkpoint import load_network
 
     monkeypatch.chdir(tmp_path)  # logs/ land here
     monkeypatch.setattr("sys.argv", ["musicrnn.fit"])  # pytest's own flags are not the CLI's
@@ -52,10 +52,11 @@ def test_config_trains_and_reloads(config, tmp_path, monkeypatch):
     assert cli.trainer.global_step == 3
     metrics = cli.trainer.callback_metrics
     assert torch.isfinite(metrics["val/loss"]) and torch.isfinite(metrics["train/loss"])
-    model = load_model(ck / "last.ckpt")  # the checkpoint alone rebuilds the variant
-    assert type(model.net) is type(cli.model.net)
+    model = load_network(ck / "last.ckpt")  # the checkpoint alone rebuilds the variant
+    assert type(model.core) is type(cli.model.network.core)
     assert model.hparams.seq_length == cli.datamodule.hparams.seq_length
-    window, composer = next(iter(cli.datamodule.val_dataloader()))
+    loaders = cli.datamodule.val_dataloader()  # whole-piece configs: [windows, pieces]
+    window, composer = next(iter(loaders[0] if isinstance(loaders, list) else loaders))
     cli.model.eval()
     with torch.no_grad():
         want, _ = cli.model(window[:, :-1], composer)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from musicrnn.download import ROOT_NAME, download_maestro, unpack_zip
+from musicrnn.data.download import ROOT_NAME, download_maestro, unpack_zip
 from musicrnn.errors import MusicRNNError
 from musicrnn.notes import Notes
 

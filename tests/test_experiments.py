@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from musicrnn import evaluate as ev
-from musicrnn import experiments
+from musicrnn.cli import evaluate as ev
+from musicrnn.cli import experiments
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model.net.init_args.hidden_size", "8", "--data.train_windows_per_epoch", "256",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from musicrnn.fit import main
+from musicrnn.cli.fit import main
 
 SMALL = ["--model.net.init_args.hidden_size", "8", "--trainer.logger", "false"]
 

@@ -44,11 +44,11 @@ def fitted(tmp_path_factory) -> Path:
 def test_fit_writes_checkpoints(fitted):
     ckpts = sorted(p.name for p in (fitted / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in ckpts and any(c.startswith("best-epoch000") for c in ckpts), ckpts
-    from musicrnn.module import load_model
+    from musicrnn.model.checkpoint import load_network
 
-    model = load_model(fitted / "checkpoints" / "last.ckpt")
-    assert model.hparams.seq_length == 25 and model.net.lstm.hidden_size == 128
-    assert model.hparams.pitch_weight == 0.05 and model.hparams.lr == 0.005
+    model = load_network(fitted / "checkpoints" / "last.ckpt")
+    assert model.hparams.seq_length == 25 and model.core.lstm.hidden_size == 128
+    assert model.recorded_hparams["pitch_weight"] == 0.05 and model.recorded_hparams["lr"] == 0.005
 
 
 @pytest.mark.slow
@@ -76,16 +76,16 @@ def test_print_config(tmp_path):
     r = run(fit_cmd("--print_config"), cwd=tmp_path, cache=tmp_path / "cache", timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
-    for expected in ("class_path: musicrnn.nets.LSTMNet", "hidden_size: 128", "seq_length: 25",
+    for expected in ("class_path: musicrnn.model.cores.LSTMNet", "hidden_size: 128", "seq_length: 25",
                      "pitch_weight: 0.05", "lr: 0.005", "batch_size: 64", "max_epochs: 50"):
         assert expected in out, expected
     assert not (tmp_path / "checkpoints").exists()  # printing trains nothing
 
 
 def test_dotted_overrides_reach_the_model(tmp_path, monkeypatch):
-    from musicrnn.data import MaestroDataModule
-    from musicrnn.fit import TRAINER_DEFAULTS, MusicCLI
-    from musicrnn.module import MusicModel
+    from musicrnn.data.datamodule import MaestroDataModule
+    from musicrnn.cli.fit import TRAINER_DEFAULTS, MusicCLI
+    from musicrnn.model.lightning import MusicModel
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MUSICRNN_DATA", raising=False)
@@ -95,7 +95,7 @@ def test_dotted_overrides_reach_the_model(tmp_path, monkeypatch):
                          "--model.net.init_args.hidden_size", "32", "--model.lr", "0.001"])
     assert cli.datamodule.hparams.seq_length == 50
     assert cli.model.hparams.seq_length == 50  # linked from data.seq_length
-    assert cli.model.net.lstm.hidden_size == 32 and cli.model.hparams.lr == 0.001
+    assert cli.model.network.core.lstm.hidden_size == 32 and cli.model.hparams.lr == 0.001
     assert cli.model.hparams.composers == cli.datamodule.composers
 
 

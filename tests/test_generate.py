@@ -14,43 +14,18 @@ import torch
 from torch import nn
 
 from musicrnn.errors import ConfigError, MidiError
-from musicrnn.generate import (MIN_DURATION, Generator, generate, place_after, prime_bundled, prime_from_midi,
-                               resolve_composer, stream)
-from musicrnn.notecache import SAMPLE_ROOT
+from helpers import MAESTRO_FILE, SEQ, multitrack_with_drums
+from musicrnn.sampling.generator import MIN_DURATION, Generator, generate, place_after, resolve_composer, stream
+from musicrnn.sampling.primes import prime_bundled, prime_from_midi
 from musicrnn.notes import Notes
 
-SEQ = 8
-MAESTRO_FILE = next(iter(sorted(SAMPLE_ROOT.rglob("*.midi"))))
-
-
-def train_tiny(folder: Path) -> Path:
-    """Train LSTM(16) for a handful of steps on the bundled sample; return its checkpoint path."""
-    import lightning as L
-
-    from musicrnn.data import MaestroDataModule
-    from musicrnn.module import MusicModel
-    from musicrnn.nets import LSTMNet
-
-    L.seed_everything(0, verbose=False)
-    dm = MaestroDataModule(root=str(SAMPLE_ROOT), seq_length=SEQ, batch_size=32, jobs=1,
-                           cache_dir=str(folder / "cache"))
-    model = MusicModel(net=lambda d: LSTMNet(d, hidden_size=16), seq_length=SEQ, composers=dm.composers,
-                       scheduler="none", lr=0.01)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=8, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", devices=1)
-    trainer.fit(model, dm)
-    path = folder / "tiny.ckpt"
-    trainer.save_checkpoint(path)
-    return path
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from musicrnn.module import load_model
+def tiny(tiny_ckpt):
+    from musicrnn.model.checkpoint import load_network
 
-    folder = tmp_path_factory.mktemp("tiny")
-    return load_model(train_tiny(folder))
+    return load_network(tiny_ckpt)
 
 
 @pytest.fixture(scope="module")
@@ -116,25 +91,30 @@ def test_prime_plus_continuation_round_trips_through_midi(tiny, prime, tmp_path)
     both = place_after(prime, cont)
     back = Notes.from_midi(both.to_midi(tmp_path / "x.mid"))
     assert len(back) == len(both) == SEQ + 40
-    tick = 0.5 / 220  # pretty_midi writes 220 ticks per beat at 120 bpm
+    tick = 0.5 / 960  # Notes.to_midi writes 960 ticks per beat at 120 bpm
     assert np.allclose(np.sort(back.start), np.sort(both.start), atol=tick)
     assert sorted(back.pitch.tolist()) == sorted(both.pitch.tolist())
 
 
 class Wrapped(nn.Module):
-    """A model that only speaks the public API, with a velocity 'head' and its own steppability."""
+    """A network that only speaks the public API, with a velocity 'head' and its own steppability."""
 
     def __init__(self, inner, steppable: bool = True):
         super().__init__()
-        self.inner, self.steppable, self.hparams = inner, steppable, inner.hparams
+        self.inner, self.steppable, self.core = inner, steppable, inner.core
+        self.seq_length, self.composers = inner.seq_length, inner.composers
 
     def forward(self, x, composer, state=None):
         assert x.shape[-1] == 4 and torch.equal(x[..., 0], x[..., 0].round())  # raw MIDI pitch, not /128
         out, state = self.inner(x, composer, state if self.steppable else None)
         return out, (state if self.steppable else None)
 
-    def sample_next(self, out, temperature, top_k, top_p, generator):
-        row = self.inner.sample_next(out, temperature, top_k, top_p, generator).clone()
+    def step(self, x, composer, state):
+        assert self.steppable and x.shape[-1] == 4 and torch.equal(x[..., 0], x[..., 0].round())
+        return self.inner.step(x, composer, state)
+
+    def sample(self, out, temperature, top_k, top_p, generator):
+        row = self.inner.sample(out, temperature, top_k, top_p, generator).clone()
         row[:, 2] = -1.0  # a regression head clipped to 0 or below
         row[:, 3] = 64.7  # a velocity head's raw sample
         return row
@@ -193,7 +173,7 @@ def test_cuda_without_cuda_is_a_config_error(tiny):
 
 
 def test_composer_names(tiny):
-    names = tiny.hparams.composers
+    names = tiny.composers
     assert resolve_composer(tiny, None) == 0
     assert resolve_composer(tiny, names[-1]) == len(names) - 1
     assert resolve_composer(tiny, names[-1].lower()) == len(names) - 1
@@ -213,31 +193,14 @@ def test_prime_from_real_maestro_file():
     assert np.allclose(end.features(), full[-SEQ:].features(), atol=1e-6)
 
 
-def _multitrack_with_drums(n_piano: int) -> bytes:
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI()
-    piano, bass = pretty_midi.Instrument(0), pretty_midi.Instrument(33)
-    drums = pretty_midi.Instrument(0, is_drum=True)
-    for i in range(n_piano):
-        piano.notes.append(pretty_midi.Note(80, 60 + i % 12, 0.25 * i, 0.25 * i + 0.2))
-    bass.notes.append(pretty_midi.Note(90, 36, 0.1, 1.0))
-    for i in range(40):
-        drums.notes.append(pretty_midi.Note(100, 35 + i % 10, 0.125 * i, 0.125 * i + 0.05))
-    pm.instruments += [piano, bass, drums]
-    buf = io.BytesIO()
-    pm.write(buf)
-    return buf.getvalue()
-
-
 def test_prime_from_multitrack_midi_drops_drums(tmp_path):
     path = tmp_path / "band.mid"
-    path.write_bytes(_multitrack_with_drums(10))
+    path.write_bytes(multitrack_with_drums(10))
     p = prime_from_midi(path, SEQ)
     assert len(p) == SEQ and 36 not in p.pitch.tolist()  # the bass is early, drums never appear
     assert set(p.pitch.tolist()) <= set(range(60, 72))
     short = tmp_path / "short.mid"
-    short.write_bytes(_multitrack_with_drums(3))  # 3 piano + 1 bass = 4 pitched notes, 40 drum hits
+    short.write_bytes(multitrack_with_drums(3))  # 3 piano + 1 bass = 4 pitched notes, 40 drum hits
     with pytest.raises(MidiError, match="has 4 notes"):
         prime_from_midi(short, SEQ)
 
@@ -254,43 +217,36 @@ def test_empty_prime_is_refused(tiny):
         generate(tiny, Notes.empty(), 5)
 
 
-# ---- the fast per-note path (issue #4): same notes as the generic path ------------------------------------
-def test_stepper_equals_forward_at_one_position(tiny, prime):
-    """MusicModel.stepper (lstm_cell, weights looked up once) == forward on (B, 1, 4), state mixable."""
+# ---- the one per-note path: MusicNet.step == forward on one note -------------------------------------------
+def test_network_step_equals_forward_at_one_position(tiny, prime):
+    """MusicNet.step (the cores' lstm_cell step, weights looked up once) == forward on (B, 1, 4), with a
+    state of the same format (the two mix), note after note."""
     x = torch.from_numpy(prime.features(velocity=True)).unsqueeze(0).repeat(2, 1, 1)  # (2, L, 4)
     comp = torch.tensor([1, 2])
+    leaves = torch.utils._pytree.tree_leaves
     with torch.inference_mode():
-        _, state = tiny(x[:, :-1], comp)
-        ref, ref_state = tiny(x[:, -1:], comp, state)
-        out, new_state = tiny.forward_step(x[:, -1], comp, state)
-    assert tiny.stepper() is not None and set(out) == set(ref)
-    for k in ref:  # native LSTM kernel vs oneDNN: equal up to float rounding
-        assert out[k].shape == ref[k][:, 0].shape and torch.allclose(out[k], ref[k][:, 0], atol=1e-6)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(new_state, ref_state))
+        _, state = tiny(x[:, :2], comp)
+        ref_state = state
+        for t in range(2, x.shape[1]):
+            ref, ref_state = tiny(x[:, t : t + 1], comp, ref_state)
+            out, state = tiny.step(x[:, t], comp, state)
+            assert set(out) == set(ref)
+            for k in ref:  # native LSTM kernel vs oneDNN: equal up to float rounding
+                assert out[k].shape == ref[k][:, 0].shape and torch.allclose(out[k], ref[k][:, 0], atol=1e-6)
+            assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(leaves(state), leaves(ref_state)))
 
 
-def test_host_bookkeeping_is_bitwise_the_torch_bookkeeping(tiny, prime, monkeypatch):
-    """Small CPU batches do the per-note clamp/round/clock in Python floats: the same bits as in torch."""
-    for model in (tiny, Wrapped(tiny)):  # Wrapped: durations below the floor, velocity 64.7 to round
-        host = generate(model, prime, 30, num_samples=3, seed=6, top_k=20)
-        monkeypatch.setattr(Generator, "HOST_MAX_BATCH", 0)
-        dev = generate(model, prime, 30, num_samples=3, seed=6, top_k=20)
-        monkeypatch.undo()
-        assert all(_same(a, b) for a, b in zip(host, dev))
-
-
-def test_sample_next_rows_is_sample_next(tiny, prime):
-    gen = Generator(tiny, seed=0)
-    gen.start(prime, num_samples=4)
-    for t, k, p in ((1.0, None, None), (0.8, 10, 0.9), (0.0, None, None)):
-        a = tiny.sample_next(gen._out, t, k, p, torch.Generator().manual_seed(3)).tolist()
-        b = tiny.sample_next_rows(gen._out, t, k, p, torch.Generator().manual_seed(3))
-        assert a == b
+def test_batched_samples_equal_their_own_runs_at_temperature_zero(tiny, prime):
+    """Greedy samples of one batch == the same sample run alone (the batch shares nothing but the path)."""
+    batch = generate(tiny, prime, 25, num_samples=3, temperature=0.0)
+    alone = generate(tiny, prime, 25, num_samples=1, temperature=0.0)[0]
+    assert all(np.array_equal(b.pitch, alone.pitch) for b in batch)
+    assert all(np.allclose(b.start, alone.start, atol=1e-6) for b in batch)
 
 
 def test_pitch_sampler_draws_what_multinomial_draws():
     """sample_logits' exponential race is torch.multinomial(p, 1) without its host-synced check."""
-    from musicrnn.heads import sample_logits
+    from musicrnn.model.heads import sample_logits
 
     logits = torch.randn(5, 128) * 3
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from musicrnn.heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, sample_logits, velocity_edges
+from musicrnn.model.heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, sample_logits, velocity_edges
 
 
 def _head(edges, log=True):

@@ -1,6 +1,6 @@
 """``python -m musicrnn.live`` end to end over a real JACK server (dummy driver, no sound card).
 
-A tiny LSTM is really trained (``test_generate.train_tiny``) and streamed through rtmidi's JACK
+A tiny LSTM is really trained (``helpers.train_tiny``, once per test run) and streamed through rtmidi's JACK
 backend to a second client on the same server, which polls its input port (rtmidi's JACK input
 callback garbles messages that share a cycle). What the receiver gets is what a synth would hear:
 every note-on has its note-off, nothing hangs, Ctrl-C ends with all notes off. Runs in-process
@@ -19,17 +19,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicrnn.live import main
-from test_generate import MAESTRO_FILE, train_tiny
-from test_midiport import CC, ON, Receiver, assert_no_hanging, ctrl_c, jack, needs_jack  # noqa: F401 (fixture)
+from musicrnn.cli.live import main
+from helpers import CC, MAESTRO_FILE, ON, assert_no_hanging, ctrl_c, needs_jack
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
+def ckpt(tiny_ckpt) -> Path:
     """A genuinely trained tiny checkpoint; its folder's cache/ holds the bundled sample's note cache."""
-    return train_tiny(tmp_path_factory.mktemp("live"))
+    return tiny_ckpt
 
 
 @pytest.fixture
@@ -38,13 +37,6 @@ def in_run(ckpt, monkeypatch):
     monkeypatch.setenv("MUSICRNN_CACHE", str(ckpt.parent / "cache"))
     monkeypatch.delenv("MUSICRNN_DATA", raising=False)
     return ckpt
-
-
-@pytest.fixture
-def receiver(jack):
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def refused(argv: list[str], capsys, match: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from musicrnn.notecache import NoteCache, build_or_load, damaged_report_path
+from musicrnn.data.cache import NoteCache, build_or_load, damaged_report_path
 
 pytestmark = [pytest.mark.maestro, pytest.mark.slow]
 
@@ -54,11 +54,8 @@ def test_cache_is_reused_not_rebuilt(maestro_cache: NoteCache, maestro_root: Pat
 
 
 def test_repair_then_all_files_load(maestro_cache: NoteCache, maestro_root: Path, tmp_path: Path):
-    from musicrnn import midifile
+    from musicrnn.midi.tree import repair_tree
 
-    repair_tree = getattr(midifile, "repair_tree", None)
-    if repair_tree is None:
-        pytest.skip("musicrnn.midifile.repair_tree is not written yet")
     dst = tmp_path / "repaired"
     report = repair_tree(maestro_root, dst, progress=False)
     assert (report["files"], report["repaired"], report["unrepairable"]) == (ALL_FILES, 309, 0), \
@@ -66,11 +63,11 @@ def test_repair_then_all_files_load(maestro_cache: NoteCache, maestro_root: Path
     damaged = sorted(p for p, _ in maestro_cache.damaged)
     missing = [p for p in damaged if not (dst / p).is_file()]
     assert not missing, f"{len(missing)} damaged files have no repaired copy, e.g. {missing[:3]}"
-    # intact files copied to DST (if it copies them) are byte-identical: repair never changes good data
+    # intact files are copied to DST byte-identical: repair never changes good data
     for f in maestro_cache.files[::50]:
         copy = dst / f.path
-        if copy.exists():
-            assert copy.read_bytes() == (maestro_root / f.path).read_bytes(), f.path
+        assert copy.is_file(), f.path
+        assert copy.read_bytes() == (maestro_root / f.path).read_bytes(), f.path
     # the 973 intact files load (above); now the 309 repaired copies must load through the same
     # checked, parallel path: gather them (links, not copies) in a folder of their own and build it.
     check = tmp_path / "check"

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from musicrnn.errors import ConfigError, MidiError
-from musicrnn.midifile import check_chunks, read_checked, repair_bytes, repair_tree
+from musicrnn.midi.check import check_chunks, read_checked
+from musicrnn.midi.repair import repair_bytes
+from musicrnn.midi.tree import repair_tree
 
 # Small MAESTRO files (bytes) chosen once: intact ones, and line-ending-damaged ones.
 INTACT = [

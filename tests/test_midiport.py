@@ -14,11 +14,13 @@ import time
 import numpy as np
 import pytest
 
-from musicrnn import midiport as mp
+from helpers import CC, OFF, ON, assert_no_hanging, ctrl_c, needs_jack
+from musicrnn.live import ports as mp
+from musicrnn.live.player import Player
+from musicrnn.live.recording import notes_from_events, record_phrase
 from musicrnn.errors import ConfigError, MusicRNNError
 from musicrnn.notes import Notes
 
-ON, OFF, CC = 0x90, 0x80, 0xB0
 
 
 class MemoryPort:
@@ -31,11 +33,6 @@ class MemoryPort:
         self.got.append((time.perf_counter(), list(msg)))
 
 
-def ctrl_c():
-    """A real SIGINT to the main thread, as a terminal's Ctrl-C delivers it."""
-    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-
 def stream(n=50, step=0.05, seed=0):
     """n notes every ``step`` s on 5 pitches with random lengths: overlaps and re-strikes guaranteed."""
     rng = np.random.default_rng(seed)
@@ -44,31 +41,10 @@ def stream(n=50, step=0.05, seed=0):
         yield (60 + int(rng.integers(0, 5)), i * step, i * step + dur, int(rng.integers(40, 110)))
 
 
-def assert_no_hanging(messages, n_notes=None):
-    """Per (channel, pitch) the messages alternate on/off, starting with on and ending with off."""
-    state: dict[tuple[int, int], bool] = {}
-    ons = offs = 0
-    for msg in messages:
-        kind, key = msg[0] & 0xF0, (msg[0] & 0x0F, msg[1])
-        if kind == ON and msg[2] > 0:
-            assert not state.get(key, False), f"note-on of sounding {key}"
-            state[key] = True
-            ons += 1
-        elif kind == OFF or (kind == ON and msg[2] == 0):
-            assert state.get(key, False), f"note-off of silent {key}"
-            state[key] = False
-            offs += 1
-    assert not any(state.values()), f"hanging notes: {[k for k, v in state.items() if v]}"
-    if n_notes is not None:
-        assert ons == n_notes and offs == n_notes
-    return ons, offs
-
-
-# ---- Player logic, in-memory port --------------------------------------------------------------
 def test_player_restrikes_and_overlaps_balanced():
     port = MemoryPort()
     notes = list(stream(30, step=0.02))
-    stats = mp.Player(port, iter(notes), lead_s=0.02).play()
+    stats = Player(port, iter(notes), lead_s=0.02).play()
     msgs = [m for _, m in port.got]
     assert_no_hanging(msgs, n_notes=30)
     assert msgs[-1] == [CC, 123, 0]
@@ -79,7 +55,7 @@ def test_player_restrikes_and_overlaps_balanced():
 def test_restrike_policy_keeps_pitch_until_last_end():
     # A long note and a short re-strike inside it: off+on at the re-strike, one off at the long end.
     port = MemoryPort()
-    p = mp.Player(port, [(60, 0.0, 0.3, 80), (60, 0.1, 0.15, 90)], lead_s=0.01)
+    p = Player(port, [(60, 0.0, 0.3, 80), (60, 0.1, 0.15, 90)], lead_s=0.01)
     p.play()
     t0 = p.t0
     seq = [(round(t - t0, 2), m) for t, m in port.got]
@@ -90,7 +66,7 @@ def test_restrike_policy_keeps_pitch_until_last_end():
 def test_notes_and_chunks_as_source_and_channel():
     port = MemoryPort()
     chunk = Notes.from_arrays([60, 64], [0.0, 0.02], [0.05, 0.06], [100, 90])
-    mp.Player(port, [chunk, (67, 0.03, 0.05, 70, 3)], channel=1, lead_s=0.01).play()
+    Player(port, [chunk, (67, 0.03, 0.05, 70, 3)], channel=1, lead_s=0.01).play()
     msgs = [m for _, m in port.got]
     assert_no_hanging(msgs, n_notes=3)
     assert [ON | 1, 60, 100] in msgs and [ON | 3, 67, 70] in msgs
@@ -105,7 +81,7 @@ def test_underrun_shifts_clock_instead_of_bunching():
             yield note
 
     port = MemoryPort()
-    player = mp.Player(port, slow(), lead_s=0.02, lookahead_s=0.05)
+    player = Player(port, slow(), lead_s=0.02, lookahead_s=0.05)
     stats = player.play()
     # the producer ran ahead by 5 notes, so note 5 (due at lead 0.02 + 0.15 s) is ~0.13 s late
     assert stats.underruns == 1 and 0.08 < stats.shifted_s < 0.3
@@ -124,7 +100,7 @@ def test_lookahead_bounds_how_far_the_producer_runs():
             pulled.append(time.perf_counter())
             yield (60, i * 0.1, i * 0.1 + 0.05, 80)
 
-    player = mp.Player(MemoryPort(), gen(), lookahead_s=0.2, buffer_notes=8, lead_s=0.0)
+    player = Player(MemoryPort(), gen(), lookahead_s=0.2, buffer_notes=8, lead_s=0.0)
     player.start()
     time.sleep(0.25)
     player.stop()
@@ -137,7 +113,7 @@ def test_lookahead_bounds_how_far_the_producer_runs():
 
 def test_stop_mid_stream_turns_everything_off():
     port = MemoryPort()
-    player = mp.Player(port, [(p, 0.0, 5.0, 80) for p in (60, 64, 67)], lead_s=0.0)
+    player = Player(port, [(p, 0.0, 5.0, 80) for p in (60, 64, 67)], lead_s=0.0)
     player.start()
     time.sleep(0.1)
     player.stop()
@@ -153,7 +129,7 @@ def test_keyboard_interrupt_turns_everything_off_and_propagates():
     timer = threading.Timer(0.15, ctrl_c)
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        mp.Player(port, [(60, 0.0, 5.0, 80), (62, 0.05, 5.0, 80)], lead_s=0.0).play()
+        Player(port, [(60, 0.0, 5.0, 80), (62, 0.05, 5.0, 80)], lead_s=0.0).play()
     timer.cancel()
     assert_no_hanging([m for _, m in port.got], n_notes=2)
 
@@ -166,7 +142,7 @@ def test_generator_error_propagates_after_all_notes_off():
 
     port = MemoryPort()
     with pytest.raises(ValueError, match="model blew up"):
-        mp.Player(port, broken(), lead_s=0.0).play()
+        Player(port, broken(), lead_s=0.0).play()
     assert_no_hanging([m for _, m in port.got], n_notes=1)
 
 
@@ -174,12 +150,12 @@ def test_notes_from_events_pairs_and_closes():
     ev = [(1.0, [ON, 60, 90]), (1.2, [ON, 64, 70]), (1.5, [ON, 60, 0]),  # vel-0 on == off
           (1.6, [ON, 64, 80]),  # re-strike closes the held 64
           (1.7, [CC, 64, 127]), (2.0, [OFF, 64, 0]), (2.1, [ON, 67, 50])]  # 67 never released
-    n = mp.notes_from_events(ev, end_time=2.5)
+    n = notes_from_events(ev, end_time=2.5)
     assert n.pitch.tolist() == [60, 64, 64, 67]
     np.testing.assert_allclose(n.start, [0.0, 0.2, 0.6, 1.1])
     np.testing.assert_allclose(n.end, [0.5, 0.6, 1.0, 1.5])
     assert n.velocity.tolist() == [90, 70, 80, 50]
-    assert len(mp.notes_from_events([])) == 0
+    assert len(notes_from_events([])) == 0
 
 
 def test_unknown_backend_is_a_config_error():
@@ -198,56 +174,6 @@ def test_no_backend_explains_how_to_get_one(monkeypatch):
 
 
 # ---- end to end over a real (dummy-driver) JACK server -----------------------------------------
-needs_jack = pytest.mark.skipif(shutil.which("jackd") is None, reason="jackd not installed (apt-get install jackd2)")
-
-
-@pytest.fixture(scope="module")
-def jack():
-    if shutil.which("jackd") is None:
-        pytest.skip("jackd not installed (apt-get install jackd2)")
-    with mp.dummy_jack_server("musicrnn-test") as name:
-        yield name
-
-
-class Receiver:
-    """A second JACK client (plain rtmidi, independent of the code under test) with an input port.
-
-    Polls instead of using rtmidi callbacks: python-rtmidi 1.5.8's JACK input callback garbles
-    messages that arrive in the same JACK cycle (lost + duplicated); polling is exact.
-    """
-
-    def __init__(self, client="receiver"):
-        import rtmidi
-
-        self.got: list[tuple[float, list[int]]] = []
-        self.dev = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=client)
-        self.dev.open_virtual_port("in")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self):
-        while not self._stop.is_set():
-            m = self.dev.get_message()
-            if m is None:
-                time.sleep(0.0002)
-            else:
-                self.got.append((time.perf_counter(), list(m[0])))
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self.dev.close_port()
-        self.dev.delete()
-
-
-@pytest.fixture
-def receiver(jack):
-    r = Receiver()
-    yield r
-    r.close()
-
-
 @pytest.mark.jack
 @needs_jack
 def test_jack_backend_is_found(jack, receiver):
@@ -260,7 +186,7 @@ def test_jack_backend_is_found(jack, receiver):
 def test_jack_stream_every_note_arrives_on_time(jack, receiver):
     notes = list(stream(50, step=0.05, seed=1))  # 2.5 s, overlapping, re-struck pitches
     with mp.open_output("receiver:in", api="jack") as out:
-        player = mp.Player(out, iter(notes))
+        player = Player(out, iter(notes))
         stats = player.play()
         time.sleep(0.1)  # let the last JACK cycle deliver
     got = [m for _, m in receiver.got]
@@ -295,7 +221,7 @@ def test_jack_ctrl_c_mid_stream_sends_all_notes_off(jack, receiver):
         timer = threading.Timer(0.4, ctrl_c)
         timer.start()
         with pytest.raises(KeyboardInterrupt):
-            mp.Player(out, long_notes, lead_s=0.0).play()
+            Player(out, long_notes, lead_s=0.0).play()
         timer.cancel()
         time.sleep(0.1)
     got = [m for _, m in receiver.got]
@@ -321,7 +247,7 @@ def test_jack_record_phrase_from_input_port(jack):
         start = time.perf_counter() + 0.2
         th = threading.Thread(target=play)
         th.start()
-        phrase = mp.record_phrase(inp, pause_s=0.3, wait_s=3.0)
+        phrase = record_phrase(inp, pause_s=0.3, wait_s=3.0)
         th.join()
         sender.close_port()
         sender.delete()

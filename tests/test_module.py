@@ -1,5 +1,5 @@
-"""MusicModel: every variant trains, logs the right metrics, samples valid notes, steps like it runs
-whole windows, and comes back from its checkpoint alone."""
+"""MusicModel (training) and MusicNet (the plain network it wraps): every variant trains, logs the right
+metrics, samples valid notes, steps like it runs whole windows, and comes back from its checkpoint alone."""
 from __future__ import annotations
 
 from functools import partial
@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from musicrnn.errors import ConfigError
-from musicrnn.module import MusicModel, load_model
-from musicrnn.nets import BiLSTM, CausalTransformer, HybridLSTM, LSTMDense, LSTMNet, StackedLSTM
+from musicrnn.model.checkpoint import load_network
+from musicrnn.model.cores import HybridLSTM, LSTMDense, LSTMNet, StackedLSTM
+from musicrnn.model.lightning import MusicModel
+from musicrnn.model.network import MusicNet
+from musicrnn.model.window_cores import BiLSTM, CausalTransformer
 
 SEQ = 16
 RICH = dict(timing_head="binned", velocity=True, pitch_embedding=8, composer_dim=4, pitch_weight=1.0,
@@ -45,7 +48,7 @@ def batch(b=4, t=SEQ + 1, seed=0):
 
 @pytest.fixture(scope="module")
 def datamodule():
-    from musicrnn.data import MaestroDataModule
+    from musicrnn.data.datamodule import MaestroDataModule
 
     dm = MaestroDataModule(seq_length=SEQ, batch_size=16, val_windows=32)
     dm.setup()
@@ -70,9 +73,11 @@ def test_fit_save_and_load_round_trip(name, datamodule, tmp_path):
         assert m["val/nll"] > m["val/pitch_ce"]
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)
-    again = load_model(path)
-    assert type(again.net) is type(model.net) and again.net.config() == model.net.config()
-    assert dict(again.hparams) == dict(model.hparams)
+    again = load_network(path)
+    assert isinstance(again, MusicNet) and not isinstance(again, L.LightningModule)
+    core = model.network.core
+    assert type(again.core) is type(core) and again.core.config() == core.config()
+    assert again.recorded_hparams == dict(model.hparams)
     model.eval()
     window, composer = next(iter(datamodule.val_dataloader()))
     with torch.no_grad():
@@ -91,9 +96,10 @@ def test_sample_next_gives_valid_notes(name):
         out, _ = model(window[:, :-1], composer)
         last = {k: v[:, -1] for k, v in out.items()}
         g = torch.Generator().manual_seed(0)
-        note = model.sample_next(last, 1.0, top_k=10, top_p=0.95, generator=g)
-        again = model.sample_next(last, 1.0, top_k=10, top_p=0.95, generator=torch.Generator().manual_seed(0))
-        greedy = model.sample_next(last, 0.0)
+        net = model.network
+        note = net.sample(last, 1.0, top_k=10, top_p=0.95, generator=g)
+        again = net.sample(last, 1.0, top_k=10, top_p=0.95, generator=torch.Generator().manual_seed(0))
+        greedy = net.sample(last, 0.0)
     torch.testing.assert_close(note, again)  # seeded
     for n in (note, greedy):
         assert n.shape == (4, 4) and torch.isfinite(n).all()
@@ -105,28 +111,38 @@ def test_sample_next_gives_valid_notes(name):
 
 @pytest.mark.parametrize("name", [n for n in VARIANTS if n not in ("bidirectional",)])
 def test_model_steps_like_the_window(name):
-    """What generate relies on: for a steppable model, stepping == the full window; else the flag is off."""
-    model = make(name).eval()
+    """What generate relies on: for a steppable network, the one per-note path (``MusicNet.step``, the
+    cores' ``lstm_cell`` step) == one-note windows == the full window, at every position, with the
+    same state; else the flag is off and sampling re-runs the window."""
+    net = make(name).network.eval()
     window, composer = batch()
     x = window[:, :-1]
     with torch.no_grad():
-        full, _ = model(x, composer)
-        if not model.steppable:
-            assert isinstance(model.net, CausalTransformer)
+        full, full_state = net(x, composer)
+        if not net.steppable:
+            assert isinstance(net.core, CausalTransformer)
             return
-        state, outs = None, []
-        for t in range(x.shape[1]):
-            o, state = model(x[:, t : t + 1], composer, state)
-            outs.append(o)
+        _, state = net(x[:, :1], composer)  # a prime of one note, then one note per call
+        fwd_state, stepped, windowed = state, [], []
+        for t in range(1, x.shape[1]):
+            o, state = net.step(x[:, t], composer, state)
+            w, fwd_state = net(x[:, t : t + 1], composer, fwd_state)
+            stepped.append(o)
+            windowed.append(w)
+    assert net.core.step_plan()  # the fast path ran (weights looked up once)
     for k in full:
-        torch.testing.assert_close(torch.cat([o[k] for o in outs], 1), full[k], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(torch.stack([o[k] for o in stepped], 1), full[k][:, 1:], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(torch.cat([w[k] for w in windowed], 1), full[k][:, 1:], atol=1e-5, rtol=1e-5)
+    flat = lambda s: torch.cat([t.flatten() for t in torch.utils._pytree.tree_leaves(s)])  # noqa: E731
+    torch.testing.assert_close(flat(state), flat(full_state), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(flat(fwd_state), flat(full_state), atol=1e-5, rtol=1e-5)
 
 
 def test_input_options_change_the_encoding():
-    plain = MusicModel(net=partial(LSTMNet, hidden_size=8))
+    plain = MusicModel(net=partial(LSTMNet, hidden_size=8)).network
     assert plain.input_size == 3
     rich = MusicModel(net=partial(LSTMNet, hidden_size=8), pitch_embedding=8, velocity=True, composer_dim=4,
-                      composers=COMPOSERS)
+                      composers=COMPOSERS).network
     assert rich.input_size == 8 + 2 + 1 + 4 and rich.composer_emb.num_embeddings == 4
     window, composer = batch()
     enc = rich.encode(window, composer)  # (B, T, 15)
@@ -136,7 +152,7 @@ def test_input_options_change_the_encoding():
     torch.testing.assert_close(rich.encode(window, None), rich.encode(window, torch.zeros(4, dtype=torch.long)))
     assert not torch.allclose(rich.encode(window, composer)[1:], rich.encode(window, None)[1:])
     with pytest.raises(ConfigError, match="composer id out of range"):
-        rich.eval().encode(window, torch.full((4,), 9))
+        rich.eval()(window, torch.full((4,), 9))
 
 
 def test_composer_dropout_only_in_training():

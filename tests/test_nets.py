@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from musicrnn.errors import CheckpointError
-from musicrnn.nets import BiLSTM, CausalTransformer, HybridLSTM, LSTMDense, LSTMNet, StackedLSTM, build_net
+from musicrnn.model.cores import HybridLSTM, LSTMDense, LSTMNet, StackedLSTM
+from musicrnn.model.network import build_core
+from musicrnn.model.window_cores import BiLSTM, CausalTransformer
 
 IN = 5
 STEPPABLE = {
@@ -51,6 +53,35 @@ def test_stepping_matches_full_forward(name):
         h1, s = net(x[:, :4])
         h2, _ = net(x[:, 4:], s)
         torch.testing.assert_close(torch.cat([h1, h2], 1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", STEPPABLE)
+def test_step_is_forward_on_one_timestep(name):
+    """``step`` (lstm_cell, weights looked up once) == ``forward`` on (B, 1, D), in h and in the state it
+    returns (same format, so the two mix), at every position; in training mode it is forward itself."""
+    torch.manual_seed(0)
+    net = STEPPABLE[name]().eval()
+    x = _x()
+    with torch.no_grad():
+        _, state = net(x[:, :1])
+        ref_state = state
+        for t in range(1, x.shape[1]):
+            h, state = net.step(x[:, t], state)
+            ref, ref_state = net(x[:, t : t + 1], ref_state)
+            torch.testing.assert_close(h, ref[:, 0], atol=1e-6, rtol=1e-5)
+            leaves = torch.utils._pytree.tree_leaves
+            assert [a.shape for a in leaves(state)] == [b.shape for b in leaves(ref_state)]
+            for a, b in zip(leaves(state), leaves(ref_state)):
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+        plan = net.step_plan()
+        assert net.step_plan() is plan  # looked up once...
+        net.train()
+        assert net._plan is None  # ... and again after a mode change
+        torch.manual_seed(1)
+        h, _ = net.step(x[:, 1], state)
+        torch.manual_seed(1)
+        ref, _ = net(x[:, 1:2], state)
+        torch.testing.assert_close(h, ref[:, 0])
 
 
 @pytest.mark.parametrize("name", ["transformer", "transformer_sin"])
@@ -100,9 +131,11 @@ def test_config_rebuilds_the_same_core(name):
     torch.manual_seed(0)
     net = ALL[name]().eval()
     spec = net.config()
-    assert spec["class_path"].startswith("musicrnn.nets.")
+    assert spec["class_path"].startswith(("musicrnn.model.cores.", "musicrnn.model.window_cores."))
     assert all(not isinstance(v, tuple) for v in spec["init_args"].values())  # plain types for the ckpt
-    again = build_net(spec, IN).eval()
+    again = build_core(spec, IN).eval()
+    old = build_core({**spec, "class_path": "musicrnn.nets." + spec["class_path"].rpartition(".")[2]}, IN)
+    assert type(old) is type(again)  # checkpoint format 1 named the cores musicrnn.nets.X
     again.load_state_dict(net.state_dict(), strict=True)
     x = _x()
     with torch.no_grad():
@@ -116,10 +149,11 @@ def test_recorded_lists_are_copies():
     assert net.config()["init_args"]["hidden_sizes"] == [8, 4]
 
 
-def test_build_net_refuses_foreign_classes():
-    for path in ("os.system", "torch.nn.LSTM", "musicrnn.nets.build_net", "musicrnn.nets.DenseBlock"):
+def test_build_core_refuses_foreign_classes():
+    for path in ("os.system", "torch.nn.LSTM", "musicrnn.nets.build_net", "musicrnn.model.cores.DenseBlock",
+                 "musicrnn.model.network.MusicNet", "musicrnn.model.cores.Net"):
         with pytest.raises(CheckpointError, match="unknown network class"):
-            build_net({"class_path": path, "init_args": {}}, IN)
+            build_core({"class_path": path, "init_args": {}}, IN)
 
 
 def test_parameter_counts():

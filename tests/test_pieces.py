@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from musicrnn.data import MaestroDataModule, note_features
-from musicrnn.module import MusicModel
-from musicrnn.nets import LSTMNet, StackedLSTM
-from musicrnn.notecache import build_or_load
-from musicrnn.pieces import PieceChunks, mask_state
+from musicrnn.data.datamodule import MaestroDataModule, note_features
+from musicrnn.model.lightning import MusicModel
+from musicrnn.model.cores import LSTMNet, StackedLSTM
+from musicrnn.data.cache import build_or_load
+from musicrnn.data.pieces import PieceChunks, mask_state
 
 L, B = 32, 4
 

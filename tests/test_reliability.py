@@ -1,7 +1,7 @@
 """Fault tolerance of training: atomic checkpoints, exact resume after SIGKILL, NaN guard.
 
 The kill tests run ``python -m musicrnn.fit`` in a subprocess on the bundled sample with a tiny model
-and SIGKILL it deterministically through the test hooks of ``musicrnn.callbacks.FaultInjector``
+and SIGKILL it deterministically through the test hooks of ``faults.FaultInjector`` (tests/faults.py, passed on the command line)
 (at a given step, or halfway through a given checkpoint write).
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-from musicrnn.callbacks import (ENV_KILL_AT_STEP, ENV_KILL_IN_SAVE, ENV_NAN_AT_STEP, AtomicCheckpointIO, NaNGuard,
+from faults import ENV_KILL_AT_STEP, ENV_KILL_IN_SAVE, ENV_NAN_AT_STEP, FAULT_ARGS
+from musicrnn.training.callbacks import (AtomicCheckpointIO, NaNGuard,
                                 ResumableLoader, TrainingDiverged, rng_state, set_rng_state)
 
 # 10 steps per epoch, last.ckpt every 3 steps (and at each epoch end), 2 epochs = 20 steps
@@ -29,8 +30,10 @@ BEST_KEY = "ModelCheckpoint{'monitor': 'val/loss'"
 
 def _fit(cwd: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "musicrnn.fit", *TINY, *extra], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
+    path = os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1])])  # faults, musicrnn
+    return subprocess.run([sys.executable, "-m", "musicrnn.fit", *TINY, *FAULT_ARGS, *extra], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": path, **(env or {})})
 
 
 def _load(path: Path) -> dict:

@@ -16,19 +16,18 @@ import pretty_midi
 import pytest
 
 from musicrnn.notes import Notes
-from musicrnn.sample import main
-from test_generate import MAESTRO_FILE, SEQ, _multitrack_with_drums, train_tiny
+from musicrnn.cli.sample import main
+from helpers import MAESTRO_FILE, SEQ, multitrack_with_drums
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
+def run_dir(tmp_path_factory, tiny_ckpt) -> Path:
     """A run folder as fit leaves it: checkpoints/last.ckpt."""
     work = tmp_path_factory.mktemp("run")
-    ckpt = train_tiny(work)
     (work / "checkpoints").mkdir()
-    shutil.move(ckpt, work / "checkpoints" / "last.ckpt")
+    shutil.copy(tiny_ckpt, work / "checkpoints" / "last.ckpt")
     return work
 
 
@@ -126,12 +125,12 @@ def test_prime_with_real_maestro_file(in_run):
 
 def test_prime_with_multitrack_drums_midi(in_run, capsys):
     band = in_run / "band.mid"
-    band.write_bytes(_multitrack_with_drums(12))
+    band.write_bytes(multitrack_with_drums(12))
     main(["--prime", str(band), "--prime-at", "start", "--num-notes", "15", "--seed", "2",
           "--out", str(in_run / "b.mid")])
     check_midi(in_run / "b.mid", 15)
     short = in_run / "short.mid"
-    short.write_bytes(_multitrack_with_drums(3))
+    short.write_bytes(multitrack_with_drums(3))
     refused(["--prime", str(short), "--out", str(in_run / "s.mid")], capsys, "has 4 notes")
     assert not (in_run / "s.mid").exists()
 

@@ -1,0 +1,255 @@
+"""Train several configs under one budget, evaluate each, and write a report.
+
+    python -m musicrnn.experiments run configs/exp1_baseline.yaml configs/exp2_pitch_weight.yaml \
+        --budget-minutes 10 --data-root PATH --parallel 2 --threads 1
+    python -m musicrnn.experiments report
+
+``run`` trains each config with ``musicrnn.fit`` under the same wall-clock budget (``trainer.max_time``;
+windows seen are recorded too), evaluates its best checkpoint with ``musicrnn.evaluate``, and
+upserts one JSON row per config into ``reports/experiments.jsonl``. ``report`` turns those rows into
+``reports/experiments.md`` and ``reports/val_loss.png``. Every number in the report comes from a row.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from musicrnn.cli.report import ROWS, load_rows, read_scalars, write_report
+from musicrnn.errors import ConfigError, cli_main
+from musicrnn.io_utils import atomic_write
+from musicrnn.stats import mean_overlap
+
+def config_summary(path: Path) -> str:
+    """The config's header comment (first comment lines): what the experiment changes."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").strip())
+    return " ".join(lines).strip() or path.stem
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def upsert_row(report_dir: Path, row: dict) -> None:
+    """Replace or add ``row`` by name; a lock file serialises runners writing the same report."""
+    import fcntl
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with open(report_dir / (ROWS + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [r for r in load_rows(report_dir) if r["name"] != row["name"]] + [row]
+        with atomic_write(report_dir / ROWS, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+DATA_ROOT = "DATA_ROOT"  # what the recorded command says instead of this machine's data path
+
+
+def fit_command(cfg: Path, a: argparse.Namespace, run_dir: Path) -> list[str]:
+    ckpt_dir = run_dir / "checkpoints"
+    minutes, seconds = divmod(int(round(a.budget_minutes * 60)), 60)
+    hours, minutes = divmod(minutes, 60)
+    fit = [sys.executable, "-m", "musicrnn.fit", "--config", str(cfg),
+           "--trainer.max_time", f"00:{hours:02d}:{minutes:02d}:{seconds:02d}", "--trainer.max_epochs", "100000",
+           "--trainer.enable_progress_bar", "false",
+           "--checkpoint.dirpath", str(ckpt_dir), "--periodic_checkpoint.dirpath", str(ckpt_dir),
+           "--trainer.logger.init_args.save_dir", str(run_dir), "--trainer.logger.init_args.name", "tb"]
+    if a.data_root:
+        fit += ["--data.root", a.data_root]
+    if a.train_windows_per_epoch:
+        fit += ["--data.train_windows_per_epoch", str(a.train_windows_per_epoch)]
+    if a.val_windows:
+        fit += ["--data.val_windows", str(a.val_windows)]
+    return fit + a.fit_args
+
+
+def run_one(cfg: Path, a: argparse.Namespace) -> dict:
+    """Train ``cfg`` under the budget, then ``record_one`` it."""
+    name = cfg.stem + (f"@{a.tag}" if a.tag else "")
+    run_dir = Path(a.runs_dir) / name
+    fit = fit_command(cfg, a, run_dir)
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"[{name}] training for {a.budget_minutes} min: {shlex.join(fit)}", file=sys.stderr)
+    t0 = time.perf_counter()
+    with open(run_dir / "fit.log", "w") as log:
+        rc = subprocess.call(fit, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        tail = (run_dir / "fit.log").read_text().strip().splitlines()[-1:]
+        raise ConfigError(f"{cfg}: training failed (exit {rc}): {' '.join(tail)} — see {run_dir / 'fit.log'}")
+    command = ["python", "-m", "musicrnn.experiments", "run", str(cfg), "--budget-minutes", str(a.budget_minutes),
+               "--threads", str(a.threads)] + _common_args(a)
+    return record_one(name, cfg, run_dir, a, wall_minutes=wall / 60, command=command)
+
+
+def _common_args(a: argparse.Namespace) -> list[str]:
+    """The options of a recorded command that change its result (the data path written as DATA_ROOT)."""
+    out = ["--tag", a.tag] if getattr(a, "tag", None) else []
+    out += ["--data-root", DATA_ROOT] if a.data_root else []
+    for flag, value in (("--train-windows-per-epoch", getattr(a, "train_windows_per_epoch", None)),
+                        ("--val-windows", getattr(a, "val_windows", None)),
+                        ("--eval-samples", a.eval_samples), ("--eval-windows", a.eval_windows)):
+        if value:
+            out += [flag, str(value)]
+    fit_args = [DATA_ROOT if v == a.data_root else v for v in getattr(a, "fit_args", [])]
+    return out + (["--fit-args", *fit_args] if fit_args else [])
+
+
+def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wall_minutes: float | None,
+               command: list[str]) -> dict:
+    """Evaluate the best checkpoint of a finished run in ``run_dir`` and upsert its report row."""
+    from musicrnn.model.checkpoint import load_checkpoint_dict
+
+    ckpt_dir = run_dir / "checkpoints"
+    best = sorted(ckpt_dir.glob("best-*.ckpt"), key=os.path.getmtime)
+    ckpt = best[-1] if best else ckpt_dir / "last.ckpt"
+    ev_json = run_dir / "eval.json"
+    ev = [sys.executable, "-m", "musicrnn.evaluate", "--ckpt", str(ckpt), "--out", str(ev_json),
+          "--samples", str(a.eval_samples), "--rolls", str(Path(a.report_dir) / "rolls"), "--roll-prefix", name,
+          "--max-windows", str(a.eval_windows), "--ceiling"]
+    if a.data_root:
+        ev += ["--data-root", a.data_root]
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    print(f"[{name}] evaluating {ckpt}", file=sys.stderr)
+    with open(run_dir / "eval.log", "w") as log:
+        rc = subprocess.call(ev, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if rc != 0:
+        raise ConfigError(f"{ckpt}: evaluation failed (exit {rc}) — see {run_dir / 'eval.log'}")
+    result = json.loads(ev_json.read_text())
+    last = load_checkpoint_dict(str(ckpt_dir / "last.ckpt"))
+    data = last.get("datamodule_hyper_parameters") or {}
+    hp = (last.get("musicrnn") or {}).get("hparams", {})
+    batch, length = int(data.get("batch_size", 64)), int(data.get("seq_length", 25))
+    steps = int(last["global_step"])
+    per_row = 1 if hp.get("loss_on", "last") == "last" and data.get("regime", "windows") == "windows" else length
+    scalars = read_scalars(run_dir / "tb")
+    val_loss = scalars.get("val/loss", [])
+    best_i = min(range(len(val_loss)), key=lambda i: val_loss[i][1]) if val_loss else None
+
+    def at_best(prefix: str) -> dict:
+        series = {k.split("/", 1)[1]: v for k, v in scalars.items() if k.startswith(prefix + "/")}
+        if best_i is None:
+            return {k: v[-1][1] for k, v in series.items()}
+        return {k: dict(v).get(val_loss[best_i][0]) for k, v in series.items()}
+
+    row = {
+        "kind": "run", "name": name, "config": str(cfg), "changed": config_summary(cfg),
+        "parameters": result["parameters"], "global_step": steps, "windows_seen": steps * batch,
+        "notes_predicted": steps * batch * per_row, "epochs": int(last["epoch"]),
+        "wall_minutes": round(wall_minutes, 2) if wall_minutes is not None else None,
+        "budget_minutes": getattr(a, "budget_minutes", None),
+        "device": f"CPU, {a.threads} thread(s): {cpu_name()}", "val": at_best("val"), "val_piece": at_best("val_piece"),
+        "val_loss_curve": [(s * batch, v) for s, v in val_loss],
+        "val_pitch_ce_curve": [(s * batch, v) for s, v in scalars.get("val/pitch_ce", [])],
+        "test": result["metrics"], "checkpoint": str(ckpt), "eval_samples": a.eval_samples,
+        "ceiling": (result["samples"].get("ceiling") or {}).get("mean_oa"),
+        "overlap": {t: mean_overlap(r["compare"]) for t, r in result["samples"]["temperatures"].items()},
+        "command": shlex.join(command), "finished": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    upsert_row(Path(a.report_dir), row)
+    print(f"[{name}] done: val pitch_ce {row['val'].get('pitch_ce')}, test {result['metrics']}", file=sys.stderr)
+    return row
+
+
+def baselines(a: argparse.Namespace) -> None:
+    """Upsert the n-gram floor rows and the real-vs-real ceiling rows."""
+    from musicrnn.reference.floor_ceiling import ngram_floor, real_ceiling
+
+    command = ["python", "-m", "musicrnn.experiments", "baselines"] + (["--data-root", DATA_ROOT] if a.data_root else [])
+    for row in ngram_floor(a.data_root, window=a.window, val_windows=a.val_windows):
+        upsert_row(Path(a.report_dir), {"kind": "floor", **row, "command": shlex.join(command)})
+    for count in a.counts:
+        c = real_ceiling(a.data_root, num_notes=200, count=count, split="test")
+        upsert_row(Path(a.report_dir), {"kind": "ceiling", "name": f"real vs real ({count})", **c})
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m musicrnn.experiments", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train + evaluate configs under one budget")
+    r.add_argument("configs", nargs="+")
+    r.add_argument("--budget-minutes", type=float, required=True)
+    r.add_argument("--data-root", default=None)
+    r.add_argument("--parallel", type=int, default=1, help="configs trained at once")
+    r.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    r.add_argument("--train-windows-per-epoch", type=int, default=None, help="epoch size (validation cadence)")
+    r.add_argument("--val-windows", type=int, default=None)
+    r.add_argument("--eval-samples", type=int, default=8)
+    r.add_argument("--eval-windows", type=int, default=20000)
+    r.add_argument("--tag", default=None, help="suffix of the run names (e.g. 12min), to keep several budgets")
+    r.add_argument("--runs-dir", default="runs")
+    r.add_argument("--report-dir", default="reports")
+    r.add_argument("--fit-args", nargs=argparse.REMAINDER, default=[], help="passed to musicrnn.fit (last)")
+    rec = sub.add_parser("record", help="evaluate a run trained outside the runner and add its row")
+    rec.add_argument("config")
+    rec.add_argument("--run-dir", required=True, help="the run's folder: checkpoints/, tb/ (as `run` lays out)")
+    rec.add_argument("--name", default=None)
+    rec.add_argument("--wall-minutes", type=float, default=None)
+    rec.add_argument("--command", default=None, help="how the run was trained (recorded in the report)")
+    rec.add_argument("--data-root", default=None)
+    rec.add_argument("--threads", type=int, default=1)
+    rec.add_argument("--eval-samples", type=int, default=8)
+    rec.add_argument("--eval-windows", type=int, default=20000)
+    rec.add_argument("--report-dir", default="reports")
+    b = sub.add_parser("baselines", help="add the n-gram floor and real-vs-real ceiling rows")
+    b.add_argument("--data-root", default=None)
+    b.add_argument("--window", type=int, default=50, help="validation window (as the val/pitch_ce it is compared with)")
+    b.add_argument("--val-windows", type=int, default=6400)
+    b.add_argument("--counts", type=int, nargs="+", default=[8, 32], help="continuations per real set")
+    b.add_argument("--report-dir", default="reports")
+    rep = sub.add_parser("report", help="write reports/experiments.md and figures from the rows")
+    rep.add_argument("--report-dir", default="reports")
+    a = p.parse_args(argv)
+    if a.cmd == "report":
+        print(write_report(Path(a.report_dir)))
+        return
+    if a.cmd == "baselines":
+        baselines(a)
+        print(write_report(Path(a.report_dir)))
+        return
+    if a.cmd == "record":
+        cfg = Path(a.config)
+        name = a.name or cfg.stem
+        command = shlex.split(a.command) if a.command else ["python", "-m", "musicrnn.fit", "--config", str(cfg)]
+        record_one(name, cfg, Path(a.run_dir), a, wall_minutes=a.wall_minutes, command=command)
+        print(write_report(Path(a.report_dir)))
+        return
+    cfgs = [Path(c) for c in a.configs]
+    for c in cfgs:
+        if not c.is_file():
+            raise ConfigError(f"config {c} does not exist — see configs/ for the available experiments")
+    failures = []
+    with ThreadPoolExecutor(max(1, a.parallel)) as pool:
+        futures = {pool.submit(run_one, c, a): c for c in cfgs}
+        for fut, c in futures.items():
+            try:
+                fut.result()
+            except ConfigError as e:
+                failures.append(str(e))
+                print(f"error: {e}", file=sys.stderr)
+    print(write_report(Path(a.report_dir)))
+    if failures:
+        raise ConfigError(f"{len(failures)} of {len(cfgs)} experiments failed (see above)")
+
+
+if __name__ == "__main__":
+    main()

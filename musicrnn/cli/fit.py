@@ -1,0 +1,184 @@
+"""Train a model: ``python -m musicrnn.fit --config configs/hybrid.yaml [--data.seq_length 50 ...]``.
+
+A thin ``LightningCLI`` (run=False) so every knob is a typed constructor argument settable from YAML
+or a dotted flag, ``--print_config`` shows the resolved config, and that config is saved beside the
+TensorBoard logs of each run.
+
+Checkpoints go to ``checkpoints/``: the best by val/loss, one every 5 epochs, and ``last.ckpt``,
+rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
+0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
+at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
+mid-write leaves the previous complete file. ``--ckpt_path last`` resumes exactly where ``last.ckpt``
+left off, mid-epoch included: same weights, optimizer, scheduler, RNG and remaining batches, so the
+resumed run reaches the same weights as an uninterrupted one.
+
+A NaN/Inf loss stops the run with one line naming the step; the last good checkpoint is kept. Every
+user error (unknown key, wrong type, missing or empty data folder, unusable checkpoint) is one line
+``error: ...`` and exit code 2, and writes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from musicrnn.data.datamodule import MaestroDataModule
+from musicrnn.errors import CheckpointError, ConfigError, cli_main
+from musicrnn.model.checkpoint import load_checkpoint_dict, training_state_dict
+from musicrnn.model.lightning import MusicModel
+from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, LastCheckpoint, NaNGuard
+from musicrnn.training.samples import SampleLogger
+
+TRAINER_DEFAULTS = {
+    "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+               "init_args": {"save_dir": "logs", "name": "musicrnn"}},
+    "max_epochs": 50,
+    "log_every_n_steps": 20,
+}
+HELP_HINT = "see `python -m musicrnn.fit --help`"
+
+
+class MusicCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--ckpt_path", type=str | None, default=None,
+                            help="resume from this checkpoint; 'last' = checkpoint.dirpath/last.ckpt")
+        parser.add_argument("--test", type=bool, default=False,
+                            help="after fit, evaluate the best checkpoint on the test split")
+        parser.add_argument("--checkpoint_every_minutes", type=float, default=10.0,
+                            help="also rewrite last.ckpt every this many minutes of training (0 = only at epoch ends)")
+        parser.add_argument("--samples_every_n_epochs", type=int, default=1,
+                            help="log a generated sample (piano roll, audio with FluidSynth) to TensorBoard "
+                                 "every n validation epochs; 0 = never")
+        parser.add_argument("--checkpoint_every_n_steps", type=int | None, default=None,
+                            help="also rewrite last.ckpt every this many optimizer steps")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.dirpath": "checkpoints", "checkpoint.save_last": False, "checkpoint.monitor": "val/loss",
+            "checkpoint.mode": "min", "checkpoint.save_top_k": 1, "checkpoint.auto_insert_metric_name": False,
+            "checkpoint.filename": "best-epoch{epoch:03d}-val_loss{val/loss:.4f}",
+        })
+        parser.add_lightning_class_args(ModelCheckpoint, "periodic_checkpoint")
+        parser.set_defaults({
+            "periodic_checkpoint.dirpath": "checkpoints", "periodic_checkpoint.every_n_epochs": 5,
+            "periodic_checkpoint.save_top_k": -1, "periodic_checkpoint.filename": "epoch{epoch:03d}",
+        })
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({"early_stopping.monitor": "val/loss", "early_stopping.patience": 5,
+                             "early_stopping.mode": "min", "early_stopping.check_finite": True,
+                             # check after validation: a run stopped by max_steps mid-epoch has no val/loss
+                             "early_stopping.check_on_train_epoch_end": False})
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.link_arguments("data.seq_length", "model.seq_length")
+        parser.link_arguments("data.composers", "model.composers", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        c = self.config
+        if c.checkpoint_every_minutes < 0:
+            raise ConfigError(f"--checkpoint_every_minutes must be >= 0, got {c.checkpoint_every_minutes}")
+        if c.checkpoint_every_n_steps is not None and c.checkpoint_every_n_steps < 1:
+            raise ConfigError(f"--checkpoint_every_n_steps must be >= 1, got {c.checkpoint_every_n_steps}")
+        self.resume_from, self.resume_shapes = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
+
+    def instantiate_trainer(self, **kwargs):
+        c = self.config
+        dirpath = c.checkpoint.dirpath or "checkpoints"
+        ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume(),
+                LastCheckpoint(dirpath, c.checkpoint_every_n_steps, c.checkpoint_every_minutes)]
+        extra = [self._get(self.config_init, k) for k in self._parser(self.subcommand).callback_keys]
+        trainer = self._instantiate_trainer({**self._get(self.config_init, "trainer", default={}), **kwargs},
+                                            extra + ours)
+        if trainer.logger is not None and c.samples_every_n_epochs > 0:
+            trainer.callbacks.append(SampleLogger(every_n_epochs=c.samples_every_n_epochs))
+        if trainer.logger is None:  # --trainer.logger false: the LR monitor has nowhere to log
+            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, LearningRateMonitor)]
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # keep a user's own plugin
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
+
+
+def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> tuple[str | None, dict]:
+    """'last' -> dirpath/last.ckpt; the file must exist and be a readable, safe torch checkpoint.
+
+    Returns the path and the shapes of its weights (for ``_check_matches``, once the model exists:
+    the checkpoint is read here once, not again).
+    """
+    if path is None:
+        return None, {}
+    if path == "last":
+        path = os.path.join(dirpath or "checkpoints", "last.ckpt")
+        if not os.path.exists(path):
+            raise ConfigError(f"--ckpt_path last: {path} does not exist — train once without --ckpt_path first")
+    elif not os.path.isfile(path):
+        raise ConfigError(f"--ckpt_path {path}: no such checkpoint — pass a .ckpt written by musicrnn.fit")
+    ckpt = load_checkpoint_dict(path)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "loops" not in ckpt:
+        raise CheckpointError(f"{path}: not a full training checkpoint of musicrnn.fit (no state_dict/loops) — "
+                              f"resume from checkpoints/last.ckpt")
+    return path, {k: tuple(v.shape) for k, v in training_state_dict(ckpt, path).items()}
+
+
+def _check_matches(path: str | None, saved: dict, model) -> None:
+    """A checkpoint of another architecture would fail deep inside Lightning: say so in one line.
+
+    ``saved``: {weight name: shape} of the checkpoint at ``path``.
+    """
+    if path is None:
+        return
+    ours = model.state_dict()
+    diff = sorted(set(saved) ^ set(ours)) or [k for k in ours if saved[k] != tuple(ours[k].shape)]
+    if diff:
+        raise CheckpointError(f"{path} was trained with a different model (first mismatch: {diff[0]}) — pass the "
+                              f"same --config/--model options as that run, or train without --ckpt_path")
+
+
+def _one_line(message: str) -> str:
+    """jsonargparse's multi-line parse error -> one line naming the key, the value and the fix."""
+    key = re.search(r'Parser key "([^"]+)"', message)
+    given = re.search(r"Given value: (.*)", message) or re.search(r"Got value: (.*)", message)
+    expected = re.findall(r"Expected a <class '([^']+)'>", message)
+    given_text = given.group(1).strip() if given else ""
+    if key and given and expected:
+        want = " or ".join("None" if e == "NoneType" else e for e in expected)
+        return f"--{key.group(1)}: expected {want}, got {given_text!r} — fix the value ({HELP_HINT})"
+    text = re.sub(r'^Parser key "([^"]+)":', r"--\1:", " ".join(message.split()))
+    if len(text) > 300:
+        text = text[:300] + "…"
+    return f"{text} — {HELP_HINT}"
+
+
+@cli_main
+def main(args: list[str] | None = None) -> MusicCLI:
+    from jsonargparse import ArgumentError
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)  # keep errors one line
+    try:
+        cli = MusicCLI(MusicModel, MaestroDataModule, run=False, seed_everything_default=1234,
+                       trainer_defaults=TRAINER_DEFAULTS, save_config_kwargs={"overwrite": True}, args=args,
+                       parser_kwargs={"description": __doc__.split("\n")[0], "exit_on_error": False})
+    except ArgumentError as e:
+        raise ConfigError(_one_line(str(e))) from None
+    except (MisconfigurationException, ValueError) as e:
+        if isinstance(e.__cause__ or e.__context__, ConfigError):
+            raise (e.__cause__ or e.__context__) from None
+        raise ConfigError(f"{_one_line(str(e))}") from None
+    dm = cli.datamodule
+    if cli.trainer.is_global_zero:  # parse/validate the data before anything is written (logs, checkpoints)
+        dm.prepare_data()
+        dm.setup("fit")
+    _check_matches(cli.resume_from, cli.resume_shapes, cli.model)
+    try:
+        cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
+        if cli.config.get("test"):
+            cli.trainer.test(cli.model, dm, ckpt_path="best", weights_only=True)
+    except MisconfigurationException as e:  # a trainer option that only fails once training starts
+        raise ConfigError(_one_line(str(e))) from None
+    return cli
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Option groups shared by the command lines (sample, live, evaluate), and what they resolve to:
+the checkpoint (``--ckpt``), the prime (``--prime`` / ``--prime-split``) and sampling (``--temperature``
+... ``--threads``). One place, so the CLIs agree and never import each other."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_checkpoint_arg(p: argparse.ArgumentParser, default: str | None = "last.ckpt") -> None:
+    p.add_argument("--ckpt", default=default, required=default is None,
+                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/)")
+
+
+def add_prime_args(p: argparse.ArgumentParser) -> None:
+    """--prime / --prime-split / --prime-at / --data-root: shared by sample and live."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prime", default=None, help="MIDI file whose notes start the generation")
+    src.add_argument("--prime-split", default=None, choices=("train", "validation", "test"),
+                     help="prime with a random window of this dataset split (default: validation)")
+    p.add_argument("--prime-at", default="end", choices=("start", "end"),
+                   help="with --prime: use the file's first or last notes (default: end)")
+    p.add_argument("--data-root", default=None, help="dataset folder for --prime-split (default: "
+                                                     "$MUSICRNN_DATA, else the bundled sample)")
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """--temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
+    p.add_argument("--temperature", type=float, default=1.0, help="pitch softmax temperature; 0 = greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None, help="same seed, same notes (default: random, printed)")
+    p.add_argument("--composer", default=None, help="composer name for composer-conditioned models "
+                                                    "(default: the prime window's composer, else unknown)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    add_threads_arg(p)
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: a small batch is fastest on one thread, and a busy "
+                        "machine makes more threads much slower)")
+
+
+def set_threads(n: int) -> None:
+    """``torch.set_num_threads(n)``; ConfigError for n < 1."""
+    from musicrnn.errors import ConfigError
+
+    if n < 1:
+        raise ConfigError(f"--threads must be >= 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def load_checkpoint_net(ckpt_arg: str, device):
+    """--ckpt (also looked up in checkpoints/) -> (path, MusicNet); every failure is one CheckpointError line."""
+    from musicrnn.model.checkpoint import find_checkpoint, load_network
+
+    ckpt = find_checkpoint(ckpt_arg)
+    return ckpt, load_network(ckpt, map_location=device)
+
+
+def choose_prime(a: argparse.Namespace, net, info: list[str]):
+    """The prime from --prime / --prime-split (see add_prime_args) -> (Notes, composer); says what it used
+    in ``info``. Without --composer, a dataset window's composer is used when the network knows it."""
+    from musicrnn.sampling.primes import pick_window, prime_from_midi
+
+    L = net.seq_length
+    composer = a.composer
+    if a.prime:
+        prime = prime_from_midi(a.prime, L, at=a.prime_at)
+        info.append(f"prime: {a.prime_at} {L} notes of {a.prime}")
+    else:
+        w = pick_window(a.data_root, a.prime_split or "validation", a.seed, L, progress=sys.stderr.isatty())
+        prime = w.notes
+        info.append(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})")
+        if composer is None and w.composer in net.composers:
+            composer = w.composer
+    return prime, composer

@@ -1,0 +1,1 @@
+"""Live MIDI: ports and backends, the player, phrase recording, the JACK helper."""
