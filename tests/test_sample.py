@@ -16,7 +16,7 @@ import pretty_midi
 import pytest
 
 from musicrnn.notes import Notes
-from musicrnn.cli.sample import main
+from musicrnn.cli.sample import main as sample_main
 from helpers import MAESTRO_FILE, SEQ, multitrack_with_drums
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +38,11 @@ def in_run(run_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("MUSICRNN_CACHE", str(run_dir / "cache"))
     monkeypatch.delenv("MUSICRNN_DATA", raising=False)
     return tmp_path
+
+
+def main(args: list[str]):
+    """``sample`` on the tiny run's checkpoints/last.ckpt (without --ckpt it would use the pretrained model)."""
+    return sample_main(args if "--ckpt" in args else ["--ckpt", "last.ckpt", *args])
 
 
 def cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

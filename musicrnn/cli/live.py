@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> LiveSummary | None:
 
         device = G.resolve_device(a.device)
         ckpt, model = load_checkpoint_net(a.ckpt, device)
-        info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []
+        info = [f"using checkpoint {ckpt}"] if a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt else []
         with _Realtime(a.threads):
             try:
                 if listen:

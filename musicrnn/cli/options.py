@@ -7,9 +7,10 @@ import argparse
 import sys
 
 
-def add_checkpoint_arg(p: argparse.ArgumentParser, default: str | None = "last.ckpt") -> None:
-    p.add_argument("--ckpt", default=default, required=default is None,
-                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/)")
+def add_checkpoint_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ckpt", default=None,
+                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/); 'pretrained' or "
+                        "no --ckpt: the model that ships with musicrnn (trained on MAESTRO, CC BY-NC-SA 4.0)")
 
 
 def add_prime_args(p: argparse.ArgumentParser) -> None:
@@ -53,12 +54,18 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def load_checkpoint_net(ckpt_arg: str, device):
-    """--ckpt (also looked up in checkpoints/) -> (path, MusicNet); every failure is one CheckpointError line."""
-    from musicrnn.model.checkpoint import find_checkpoint, load_network
+def load_checkpoint_net(ckpt_arg: str | None, device):
+    """--ckpt (also looked up in checkpoints/; none or 'pretrained' = the packaged model) -> (path, MusicNet);
+    every failure is one CheckpointError line. Says in one line when the pretrained model is used."""
+    from musicrnn.model.checkpoint import PRETRAINED, find_checkpoint, load_network
 
     ckpt = find_checkpoint(ckpt_arg)
-    return ckpt, load_network(ckpt, map_location=device)
+    net = load_network(ckpt, map_location=device)
+    if ckpt == PRETRAINED:
+        about = (net.recorded_info or {}).get("summary", "trained on MAESTRO v2.0.0")
+        print(f"using the pretrained model ({about}; CC BY-NC-SA 4.0) — pass --ckpt PATH for your own",
+              file=sys.stderr)
+    return ckpt, net
 
 
 def choose_prime(a: argparse.Namespace, net, info: list[str]):

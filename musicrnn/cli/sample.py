@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     set_threads(a.threads)
     device = G.resolve_device(a.device)
     ckpt, net = load_checkpoint_net(a.ckpt, device)
-    info = [f"using checkpoint {ckpt}"] if str(ckpt) != a.ckpt else []  # printed once all input is valid
+    info = [f"using checkpoint {ckpt}"] if a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt else []  # printed once all input is valid
     prime, composer = choose_prime(a, net, info)
     gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
     gen.start(prime, a.num_samples)

@@ -17,6 +17,9 @@ from pathlib import Path
 from musicrnn.errors import CheckpointError
 
 CHECKPOINT_FORMAT = 2
+# the model that ships inside the package (see musicrnn/pretrained/README.md); ``--ckpt pretrained``
+PRETRAINED_NAME = "pretrained"
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "maestro-lstm512.ckpt"
 
 
 def load_checkpoint_dict(path: str, map_location="cpu") -> dict:
@@ -69,11 +72,17 @@ def network_state_dict(ckpt: dict, path="<checkpoint>") -> dict:
     return {k[len("network."):]: v for k, v in training_state_dict(ckpt, path).items() if k.startswith("network.")}
 
 
-def find_checkpoint(path: str | os.PathLike) -> Path:
-    """``path`` if it exists, else ``checkpoints/<path>`` (so ``--ckpt last.ckpt`` works from a run folder).
+def find_checkpoint(path: str | os.PathLike | None) -> Path:
+    """None or "pretrained" -> the packaged model; else ``path`` if it exists, else
+    ``checkpoints/<path>`` (so ``--ckpt last.ckpt`` works from a run folder).
 
     A missing file is left to ``load_network`` to report (one line, with the fix).
     """
+    if path is None or str(path) == PRETRAINED_NAME:
+        if not PRETRAINED.is_file():
+            raise CheckpointError(f"the pretrained model is not installed ({PRETRAINED} is missing) — reinstall "
+                                  f"musicrnn or pass --ckpt PATH to a checkpoint written by musicrnn.fit")
+        return PRETRAINED
     p = Path(path)
     if p.exists() or p.is_absolute():
         return p
@@ -106,6 +115,27 @@ def load_network(path, map_location="cpu"):
         raise CheckpointError(f"{path}: weights do not match the recorded model "
                               f"({str(e).splitlines()[0][:160]}) — the checkpoint is damaged or from another version")
     net.recorded_hparams = recorded
+    net.recorded_info = info.get("info") or {}
     net.data_hparams = {k: v for k, v in (ckpt.get("datamodule_hyper_parameters") or {}).items()
                         if not k.startswith("_")}
     return net.eval()
+
+
+def export_weights(src, dst, **info) -> Path:
+    """Write the network of checkpoint ``src`` (any readable format) to ``dst`` as a small weights-only
+    file of today's format: no optimizer, loop or callback state, only what sampling needs (and the data
+    options evaluation needs). ``info`` (plain values) is stored as ``ckpt["musicrnn"]["info"]``.
+    """
+    import torch
+
+    from musicrnn.io_utils import atomic_write
+
+    net = load_network(src)
+    ckpt = {"musicrnn": {"format": CHECKPOINT_FORMAT, "net": net.core.config(), "hparams": dict(net.recorded_hparams),
+                         "info": info},
+            "state_dict": {"network." + k: v.detach().clone() for k, v in net.state_dict().items()},
+            "datamodule_hyper_parameters": dict(net.data_hparams)}
+    with atomic_write(dst) as f:
+        torch.save(ckpt, f)
+    load_network(dst)  # what was written loads back
+    return Path(dst)
