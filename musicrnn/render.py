@@ -84,6 +84,20 @@ def save_piano_roll(notes: Notes, path: str | os.PathLike, title: str | None = N
     return Path(path)
 
 
+def save_piano_rolls(notes_list: list[Notes], path: str | os.PathLike, titles: list[str],
+                     size: tuple[float, float] = (12, 3.5), dpi: int = 100) -> Path:
+    """Several piano rolls stacked in one PNG (e.g. generated above real), written atomically."""
+    fig = _new_figure((size[0], size[1] * len(notes_list)), dpi)
+    for k, (notes, title) in enumerate(zip(notes_list, titles)):
+        piano_roll(notes, ax=fig.add_subplot(len(notes_list), 1, k + 1), title=title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    with atomic_write(path) as f:
+        f.write(buf.getvalue())
+    return Path(path)
+
+
 def piano_roll_image(notes: Notes, title: str | None = None, size: tuple[float, float] = (8, 4),
                      dpi: int = 80) -> np.ndarray:
     """(H, W, 3) uint8 RGB piano roll, for ``SummaryWriter.add_image(tag, img, step, dataformats="HWC")``."""

@@ -9,6 +9,7 @@ import pytest
 
 from musicrnn.cli import evaluate as ev
 from musicrnn.cli import experiments
+from musicrnn.sampling.primes import real_excerpts
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model.net.init_args.hidden_size", "8", "--data.train_windows_per_epoch", "256",
@@ -61,8 +62,8 @@ def test_runner_trains_evaluates_and_reports(tmp_path, monkeypatch):
 
 
 def test_real_excerpts_are_seeded_and_contiguous():
-    a = ev.real_excerpts(None, seq_length=10, num_notes=20, count=3, seed=5)
-    b = ev.real_excerpts(None, seq_length=10, num_notes=20, count=3, seed=5)
+    a = real_excerpts(None, seq_length=10, num_notes=20, count=3, seed=5)
+    b = real_excerpts(None, seq_length=10, num_notes=20, count=3, seed=5)
     assert len(a) == 3
     for (p1, c1), (p2, c2) in zip(a, b):
         assert len(p1) == 10 and len(c1) == 20
@@ -86,3 +87,14 @@ def test_report_shows_floor_ceiling_and_fraction_of_ceiling(tmp_path):
     assert "mean overlap **0.875**" in md
     assert "| 0.800 |" in md  # best overlap 0.7 / ceiling 0.875
     assert "| 2.900 | 9.000 |" in md  # whole-piece validation columns
+
+
+def test_gallery_writes_samples_real_continuations_and_rolls(tmp_path):
+    experiments.main(["gallery", "--out", str(tmp_path / "g"), "--count", "1", "--seed", "3"])
+    names = sorted(p.name for p in (tmp_path / "g").iterdir())
+    assert names == ["gallery.md", "real_0.mid", "roll_0.png", "sample_0.mid"]
+    from musicrnn.notes import Notes
+
+    sample, real = Notes.from_midi(tmp_path / "g" / "sample_0.mid"), Notes.from_midi(tmp_path / "g" / "real_0.mid")
+    assert len(sample) == len(real) == 64 + 200  # the same prime, then 200 generated / real notes
+    assert (sample.pitch[:64] == real.pitch[:64]).all()

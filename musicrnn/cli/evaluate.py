@@ -58,26 +58,6 @@ def test_metrics(net, data_root: str | None, split: str = "test", max_windows: i
     return {k: float(v) for k, v in result.items()}
 
 
-def real_excerpts(data_root: str | None, seq_length: int, num_notes: int, count: int, split: str = "test",
-                  seed: int = 0, sustain: bool = False) -> list[tuple[Notes, Notes]]:
-    """``count`` seeded (prime, continuation) pairs from the split: prime = seq_length notes, then
-    the real next ``num_notes`` notes, each pair from one file."""
-    from musicrnn.data.cache import build_or_load
-
-    cache = build_or_load(data_root, sustain=sustain, progress=False, verbose=False)
-    ids = [k for k, f in enumerate(cache.files) if f.split == split
-           and cache.offsets[k + 1] - cache.offsets[k] >= seq_length + num_notes]
-    if not ids:
-        raise ConfigError(f"no {split} file has {seq_length + num_notes} notes — lower --num-notes")
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for k in rng.choice(ids, size=count, replace=len(ids) < count):
-        notes = cache.notes(int(k))
-        i = int(rng.integers(seq_length, len(notes) - num_notes + 1))
-        pairs.append((notes[i - seq_length: i], notes[i: i + num_notes]))
-    return pairs
-
-
 def sample_statistics(net, pairs: list[tuple[Notes, Notes]], temperatures=DEFAULT_TEMPERATURES,
                       seed: int = 0, device="cpu", roll_dir: Path | None = None,
                       roll_prefix: str = "sample", top_p: float | None = None) -> dict:
@@ -118,6 +98,8 @@ def evaluate(ckpt: str | Path, data_root: str | None = None, *, split: str = "te
     sustain = bool(net.data_hparams.get("sustain", False))
     metrics = test_metrics(net, data_root, split, max_windows, sustain=sustain, device=dev)
     net = net.to(dev).eval()
+    from musicrnn.sampling.primes import real_excerpts
+
     pairs = real_excerpts(data_root, prime_length or net.seq_length, num_notes, samples, split, seed, sustain)
     stats = sample_statistics(net, pairs, temperatures, seed, device=dev, roll_dir=roll_dir, roll_prefix=roll_prefix,
                               top_p=top_p)

@@ -216,11 +216,25 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--val-windows", type=int, default=6400)
     b.add_argument("--counts", type=int, nargs="+", default=[8, 32], help="continuations per real set")
     b.add_argument("--report-dir", default="reports")
+    g = sub.add_parser("gallery", help="MIDI samples beside the real continuations, with piano rolls")
+    g.add_argument("--ckpt", default=None, help="checkpoint (default: the pretrained model)")
+    g.add_argument("--out", default="reports/samples")
+    g.add_argument("--data-root", default=None)
+    g.add_argument("--count", type=int, default=4)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--seed", type=int, default=0)
     rep = sub.add_parser("report", help="write reports/experiments.md and figures from the rows")
     rep.add_argument("--report-dir", default="reports")
     a = p.parse_args(argv)
     if a.cmd == "report":
         print(write_report(Path(a.report_dir)))
+        return
+    if a.cmd == "gallery":
+        from musicrnn.cli.gallery import write_gallery
+
+        print(write_gallery(a.ckpt, Path(a.out), data_root=a.data_root, count=a.count, temperature=a.temperature,
+                            top_p=a.top_p, seed=a.seed))
         return
     if a.cmd == "baselines":
         baselines(a)

@@ -74,3 +74,23 @@ def prime_bundled(seed: int | None = 0, seq_length: int = 25, **kw) -> Notes:
     from musicrnn.data.cache import SAMPLE_ROOT
 
     return prime_from_dataset(SAMPLE_ROOT, "validation", seed, seq_length, **kw)
+
+
+def real_excerpts(data_root: str | None, seq_length: int, num_notes: int, count: int, split: str = "test",
+                  seed: int = 0, sustain: bool = False) -> list[tuple[Notes, Notes]]:
+    """``count`` seeded (prime, continuation) pairs from the split: prime = seq_length notes, then
+    the real next ``num_notes`` notes, each pair from one file."""
+    from musicrnn.data.cache import build_or_load
+
+    cache = build_or_load(data_root, sustain=sustain, progress=False, verbose=False)
+    ids = [k for k, f in enumerate(cache.files) if f.split == split
+           and cache.offsets[k + 1] - cache.offsets[k] >= seq_length + num_notes]
+    if not ids:
+        raise ConfigError(f"no {split} file has {seq_length + num_notes} notes — lower --num-notes")
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for k in rng.choice(ids, size=count, replace=len(ids) < count):
+        notes = cache.notes(int(k))
+        i = int(rng.integers(seq_length, len(notes) - num_notes + 1))
+        pairs.append((notes[i - seq_length: i], notes[i: i + num_notes]))
+    return pairs
