@@ -84,7 +84,7 @@ def _track(data: bytes, start: int, end: int):
     if not _TWO_BYTE[status[running] >> 4].all():
         return "running status of a 1-data-byte event"
     d = s + (c >= 0x80)  # first data byte (meta: the type byte)
-    return np.cumsum(delta), status, b[d], b[d + 1], d
+    return np.cumsum(delta), status, b[d], b[d + 1], d + start  # last: positions in data
 
 
 def _meta_ok(data: bytes, ev) -> str | None:
