@@ -12,7 +12,7 @@ How the walker works without a Python loop per event: for every byte position i 
 the next event would start if an event started at i (a running-status event is assumed to carry 2 data
 bytes). The true events are the orbit 0, f(0), f(f(0)), ..., found by pointer doubling in O(n log n)
 numpy work. The orbit is exact up to the first running-status event whose status has 1 data byte;
-``_track`` checks for that and gives up (a reason) if it happens.
+``track_events`` checks for that and gives up (a reason) if it happens.
 """
 from __future__ import annotations
 
@@ -44,8 +44,13 @@ def _varlen_at(b: np.ndarray, q: np.ndarray, nl: np.ndarray) -> tuple[np.ndarray
     return v, ln
 
 
-def _track(data: bytes, start: int, end: int):
-    """Events of one checked track as arrays, or a reason string."""
+def track_events(data: bytes, start: int, end: int):
+    """The events of one checked track ``data[start:end]`` as arrays, or a reason string.
+
+    Returns (tick, status, d0, d1, pos): absolute tick; status byte (running status resolved; 0xFF for
+    meta events); the first two data bytes (meta: type and first length byte); the position in ``data``
+    of d0. A reason string where running status follows a 1-data-byte status, or on a sysex event.
+    """
     n = end - start
     b = np.zeros(n + 8, np.int64)  # zero padding: low bytes, so every varlen ends inside
     b[:n] = np.frombuffer(data, np.uint8, n, start)
@@ -176,7 +181,7 @@ def instruments(data: bytes):
         cid, clen = data[pos : pos + 4], struct.unpack(">I", data[pos + 4 : pos + 8])[0]
         if cid != b"MTrk":
             return "a chunk that is not a track"
-        ev = _track(data, pos + 8, pos + 8 + clen)
+        ev = track_events(data, pos + 8, pos + 8 + clen)
         if isinstance(ev, str):
             return ev
         why = _meta_ok(data, ev)
