@@ -3,7 +3,8 @@ pretty_midi-only build of the same files, then later loads, for a whole MIDI fol
 
     python benchmarks/data_cache.py [ROOT] [--jobs N] [--loads K] [--no-pretty-midi]
 
-ROOT defaults to ../shared/data/maestro-v2.0.0 (beside the repo). Each build goes to a fresh temp cache
+CPU seconds (this process and the parse workers) are printed beside the wall times: on a busy machine
+the wall time measures the other jobs too. ROOT defaults to ../shared/data/maestro-v2.0.0 (beside the repo). Each build goes to a fresh temp cache
 folder, so it always measures a real first run; the folders are deleted afterwards. Both builds use the
 same processes (--jobs, default 2) and files, and must give bit-identical notes (checked). Prints one
 line per measurement and a JSON line last. The machine is shared: check `uptime` and run it when others
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -28,12 +30,18 @@ from musicrnn.notecache import build_or_load  # noqa: E402
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "maestro-v2.0.0"
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the parse workers)."""
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def _build(root: Path, jobs: int, fast: bool, folder: Path, sustain: bool):
     load1 = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    c0, t0 = _cpu(), time.perf_counter()
     cache = build_or_load(root, jobs=jobs, progress=sys.stderr.isatty(), cache_folder=folder, verbose=False,
                           fast=fast, sustain=sustain)
-    return cache, time.perf_counter() - t0, load1
+    return cache, time.perf_counter() - t0, load1, _cpu() - c0
 
 
 def _same(a, b) -> bool:
@@ -57,7 +65,7 @@ def main() -> None:
 
     folders = [Path(tempfile.mkdtemp(prefix="musicrnn-bench-cache-")) for _ in range(2)]
     try:
-        cache, build_s, load1 = _build(root, args.jobs, True, folders[0], args.sustain)
+        cache, build_s, load1, cpu = _build(root, args.jobs, True, folders[0], args.sustain)
         stats = cache.stats()
         loads = []
         for _ in range(args.loads):
@@ -66,9 +74,9 @@ def main() -> None:
             loads.append(time.perf_counter() - t0)
             assert again.path == cache.path
         size_mb = cache.path.stat().st_size / 1e6
-        pm_s = pm_load1 = same = None
+        pm_s = pm_load1 = pm_cpu = same = None
         if args.pretty:
-            pm, pm_s, pm_load1 = _build(root, args.jobs, False, folders[1], args.sustain)
+            pm, pm_s, pm_load1, pm_cpu = _build(root, args.jobs, False, folders[1], args.sustain)
             same = _same(cache, pm)
     finally:
         for folder in folders:
@@ -80,19 +88,20 @@ def main() -> None:
     print(f"root: {root}")
     print(f"files: {stats['files']} intact, {stats['damaged']} damaged; notes: {stats['notes']:,}; "
           f"cache file {size_mb:.1f} MB")
-    print(f"cache build, fast reader (jobs={args.jobs}): {build_s:.1f} s; "
+    print(f"cache build, fast reader (jobs={args.jobs}): {build_s:.1f} s ({cpu:.1f} CPU-s); "
           f"{len(cache.fallbacks)} of {stats['files']} files fell back to pretty_midi {why or ''}"
           f"(load average at start {load1:.2f} on {os.cpu_count()} cores)")
     if args.pretty:
-        print(f"cache build, pretty_midi only (jobs={args.jobs}): {pm_s:.1f} s "
+        print(f"cache build, pretty_midi only (jobs={args.jobs}): {pm_s:.1f} s ({pm_cpu:.1f} CPU-s) "
               f"(load average at start {pm_load1:.2f}); speed-up {pm_s / build_s:.1f}x; "
               f"notes bit-identical: {same}")
     print(f"cache load: median {statistics.median(loads) * 1000:.0f} ms, min {min(loads) * 1000:.0f} ms "
           f"over {len(loads)} loads (includes listing and stat-ing every file for the key)")
     print(json.dumps({"root": str(root), "files": stats["files"], "damaged": stats["damaged"],
                       "notes": stats["notes"], "jobs": args.jobs, "sustain": args.sustain,
-                      "build_s": round(build_s, 2), "fallbacks": len(cache.fallbacks), "fallback_reasons": why,
-                      "pretty_midi_build_s": None if pm_s is None else round(pm_s, 2), "identical": same,
+                      "build_s": round(build_s, 2), "build_cpu_s": round(cpu, 1), "fallbacks": len(cache.fallbacks), "fallback_reasons": why,
+                      "pretty_midi_build_s": None if pm_s is None else round(pm_s, 2),
+                      "pretty_midi_cpu_s": None if pm_cpu is None else round(pm_cpu, 1), "identical": same,
                       "load_median_s": round(statistics.median(loads), 4), "load_min_s": round(min(loads), 4),
                       "cache_mb": round(size_mb, 1), "loadavg_start": round(load1, 2)}))
     if same is False:
