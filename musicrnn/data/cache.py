@@ -14,7 +14,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -52,6 +52,8 @@ class NoteCache:
     velocity: np.ndarray
     damaged: list[tuple[str, str]]  # (relative path, reason)
     path: Path | None = None
+    # files the fast reader left to pretty_midi, and why (known on the build only, not stored)
+    fallbacks: list[tuple[str, str]] = field(default_factory=list)
 
     def notes(self, k: int) -> Notes:
         a, b = self.offsets[k], self.offsets[k + 1]
@@ -110,15 +112,15 @@ def _key(root: Path, files: list[FileInfo], sustain: bool) -> str:
     return h.hexdigest()[:20]
 
 
-def _parse(args: tuple[str, bool]):
-    path, sustain = args
+def _parse(args: tuple[str, bool, bool]):
+    path, sustain, fast = args
     try:
-        n = Notes.from_midi(path, sustain=sustain)
+        n, fallback = Notes._read_midi(path, sustain, fast)
     except MidiError as e:
         return str(e)
     if len(n) == 0:
         return f"{path}: no notes (drums only or empty)"
-    return n.pitch, n.start, n.end, n.velocity
+    return n.pitch, n.start, n.end, n.velocity, fallback
 
 
 def _progress(it, total: int, desc: str, enabled: bool):
@@ -131,10 +133,11 @@ def _progress(it, total: int, desc: str, enabled: bool):
 
 def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, jobs: int | None = None,
                   progress: bool = True, cache_folder: str | os.PathLike | None = None,
-                  verbose: bool = True, seed: int = 0) -> NoteCache:
+                  verbose: bool = True, seed: int = 0, fast: bool = True) -> NoteCache:
     """Load the note cache for ``root``, building it first if needed (parallel, with progress).
 
     ``seed`` picks the file split of a folder without a MAESTRO CSV (it is part of the cache key).
+    ``fast=False`` parses every file with pretty_midi (same notes, ~20x slower; for benchmarks).
     """
     root = resolve_root(root)
     files = list_files(root, seed)
@@ -147,25 +150,27 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
             print(f"musicrnn: ignoring unreadable cache {path} ({e}); rebuilding", file=sys.stderr)
     t0 = time.perf_counter()
     jobs = jobs or min(len(files), os.cpu_count() or 1)
-    work = [(str(root / f.path), sustain) for f in files]
+    work = [(str(root / f.path), sustain, fast) for f in files]
     if jobs > 1 and len(files) > 8:
         with get_context("spawn").Pool(jobs) as pool:
             results = list(_progress(pool.imap(_parse, work, chunksize=4), len(work), "parsing MIDI", progress))
     else:
         results = [_parse(w) for w in _progress(work, len(work), "parsing MIDI", progress)]
-    keep, damaged, arrays = [], [], []
+    keep, damaged, arrays, fallbacks = [], [], [], []
     for f, r in zip(files, results):
         if isinstance(r, str):
             damaged.append((f.path, r))
         else:
             keep.append(f)
             arrays.append(r)
+            if r[4] and fast:
+                fallbacks.append((f.path, r[4]))
     if not keep:
         raise ConfigError(f"data folder {root}: none of its {len(files)} MIDI files could be read — "
                           f"repair them with `python -m musicrnn.data repair SRC DST`")
     offsets = np.concatenate([[0], np.cumsum([len(a[0]) for a in arrays])]).astype(np.int64)
     cache = NoteCache(root, keep, offsets, *(np.concatenate([a[i] for a in arrays]) for i in range(4)),
-                      damaged=damaged, path=path)
+                      damaged=damaged, path=path, fallbacks=fallbacks)
     _save(cache, path)
     if verbose:
         _report(cache, time.perf_counter() - t0)
@@ -175,6 +180,8 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
 def _report(cache: NoteCache, seconds: float) -> None:
     msg = (f"musicrnn: parsed {len(cache.files)} files, {int(cache.offsets[-1]):,} notes in {seconds:.1f}s; "
            f"cache {cache.path}")
+    if cache.fallbacks:
+        msg += f" ({len(cache.fallbacks)} files read by pretty_midi: {cache.fallbacks[0][1]}, ...)"
     if cache.damaged:
         msg += (f"\nmusicrnn: skipped {len(cache.damaged)} damaged files (list: {damaged_report_path(cache.path)}); "
                 f"repair them with `python -m musicrnn.data repair {cache.root} DST`")
