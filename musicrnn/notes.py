@@ -97,7 +97,7 @@ class Notes:
     def from_midi(cls, path: str | Path, sustain: bool = False, fast: bool = True) -> "Notes":
         """Read a MIDI file. Damaged or unreadable files raise ``MidiError`` (one clear line).
 
-        ``fast`` reads the notes with ``fastmidi`` (bit-identical to pretty_midi's, ~20x faster); files
+        ``fast`` reads the notes with ``midi.fast`` (bit-identical to pretty_midi's, ~20x faster); files
         it is unsure of, and every file with ``fast=False``, are parsed by pretty_midi.
         """
         return cls._read_midi(path, sustain, fast)[0]
@@ -108,7 +108,7 @@ class Notes:
         data = read_checked(path)
         why = "fast reader off"
         if fast:
-            from . import fastmidi
+            from musicrnn.midi import fast as fastmidi
 
             insts = fastmidi.instruments(data)
             if not isinstance(insts, str):

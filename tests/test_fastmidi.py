@@ -1,4 +1,4 @@
-"""The fast note reader (``musicrnn.fastmidi``) gives exactly pretty_midi's notes, or says why not.
+"""The fast note reader (``musicrnn.midi.fast``) gives exactly pretty_midi's notes, or says why not.
 
 Random files exercise what MAESTRO rarely has (double note-ons, note-off at the note-on's tick, spurious
 note-offs, velocity-0 note-ons, several channels and tracks, drums, program changes, tempo maps, running
@@ -14,7 +14,7 @@ import mido
 import numpy as np
 import pytest
 
-from musicrnn import fastmidi
+from musicrnn.midi import fast as fastmidi
 from musicrnn.errors import MidiError
 from musicrnn.notes import Notes
 
