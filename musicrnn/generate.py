@@ -91,7 +91,8 @@ def resolve_composer(model, composer: str | int | None) -> int:
 
 def _validate(temperature: float, top_k: int | None, top_p: float | None) -> None:
     if not (temperature >= 0 and np.isfinite(temperature)):
-        raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+        raise ConfigError(f"--temperature must be a finite number >= 0 (0 = greedy), got {temperature} "
+                          f"— pass e.g. --temperature 1.0")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -305,7 +306,29 @@ def generate_with(gen: Generator, num_notes: int, progress: bool = False) -> lis
         it = tqdm(it, desc="sampling", unit="note", file=sys.stderr, disable=None, dynamic_ncols=True,
                   leave=False)
     with torch.inference_mode():  # once for the whole loop, not once per note
-        return _to_notes([gen.step() for _ in it])
+        return _collect(gen, it, num_notes)
+
+
+def _collect(gen: Generator, it, num_notes: int) -> list[Notes]:
+    """Run ``gen.step()`` over ``it``, keeping only the notes (issue 11: ~18 bytes per note, not a
+    ``Step`` of two tensors per note): a ``NoteBuffer`` on CPU; on a GPU one preallocated device
+    tensor (one transfer at the end, no sync per note)."""
+    if gen.device.type != "cpu":
+        out = torch.empty((num_notes, gen.batch, 4), dtype=torch.float64, device=gen.device)  # (N, B, 4)
+        for i in it:
+            out[i] = gen.step().values
+        return _to_notes_array(out.transpose(0, 1).cpu().numpy())
+    from .notebuffer import NoteBuffer
+
+    buf = NoteBuffer(gen.batch, capacity=num_notes)
+    for _ in it:
+        buf.append(gen.step().values.numpy())  # (B, 4)
+    return buf.all_notes()
+
+
+def _to_notes_array(v: np.ndarray) -> list[Notes]:
+    """(B, N, 4) pitch/start/end/velocity -> one Notes per sample."""
+    return [Notes.from_arrays(x[:, 0], x[:, 1], x[:, 2], x[:, 3]) for x in v]
 
 
 def stream(model, prime: Notes, *, num_notes: int | None = None, temperature: float = 1.0,

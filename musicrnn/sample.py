@@ -129,6 +129,51 @@ def choose_prime(a: argparse.Namespace, model, info: list[str]):
     return prime, composer
 
 
+def check_outputs(a: argparse.Namespace, paths: list[Path], prime_notes: int) -> None:
+    """Before generating: every output name is free of folders, and the folder takes the MIDI files."""
+    from .outputs import check_folder
+
+    for path in paths:
+        for p in (path, path.with_suffix(".png"), path.with_suffix(".wav")):
+            if p.is_dir():
+                raise ConfigError(f"{p} is a folder, so the output cannot be written there — choose another --out")
+    check_folder(paths[0].parent, (a.num_notes + int(a.include_prime) * prime_notes) * len(paths))
+
+
+def write_outputs(a: argparse.Namespace, samples, paths: list[Path], prime, render) -> list[Path]:
+    """Every MIDI (and PNG/WAV) of the run, all or none (``outputs.Staged``); prints what was written."""
+    from . import generate as G
+    from .midiwrite import write_notes
+    from .outputs import Staged
+
+    lines: list[str] = []
+    with Staged() as staged:
+        for notes, path in zip(samples, paths):
+            if a.include_prime:
+                notes = G.place_after(prime, notes)
+            with staged.writing(path) as tmp, open(tmp, "wb") as f:
+                write_notes(f, notes)  # == notes.to_midi, without per-note objects
+            lines.append(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
+            if a.png:
+                png = path.with_suffix(".png")
+                with staged.writing(png) as tmp:
+                    render.save_piano_roll(notes, tmp)
+                lines.append(f"wrote {png}")
+            if a.wav:
+                wav = path.with_suffix(".wav")
+                with staged.writing(wav) as tmp:
+                    midi_tmp = staged.temp_of(path)
+                    try:
+                        render.render_wav(midi_tmp, tmp)
+                    except MusicRNNError as e:  # name the real files, not the temp files
+                        raise MusicRNNError(str(e).replace(str(midi_tmp), str(path)).replace(str(tmp), str(wav))
+                                            + " (no file of this run was kept)") from None
+                lines.append(f"wrote {wav}")
+        written = staged.commit()
+    print("\n".join(lines))
+    return written
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> list[Path]:
     a = _parser().parse_args(argv)
@@ -147,26 +192,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
         info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
     if info:
         print("\n".join(info), file=sys.stderr)
+    paths = output_paths(out, a.num_samples)
+    check_outputs(a, paths, len(prime))  # issue 11: before generating, however long that takes
     samples = G.generate_with(gen, a.num_notes, progress=True)
-
-    written: list[Path] = []
-    try:
-        for notes, path in zip(samples, output_paths(out, a.num_samples)):
-            if a.include_prime:
-                notes = G.place_after(prime, notes)
-            notes.to_midi(path)
-            written.append(path)
-            print(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
-            if a.png:
-                png = render.save_piano_roll(notes, path.with_suffix(".png"))
-                written.append(png)
-                print(f"wrote {png}")
-            if a.wav:
-                wav = render.render_wav(path, path.with_suffix(".wav"))
-                written.append(wav)
-                print(f"wrote {wav}")
-    except OSError as e:
-        raise MusicRNNError(f"cannot write {e.filename or out}: {e.strerror or e} — choose another --out") from None
+    written = write_outputs(a, samples, paths, prime, render)
     return written
 
 
