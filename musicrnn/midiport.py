@@ -188,12 +188,28 @@ class MidiOutput:
     def __init__(self, name: str | None = None, virtual: str | None = None, api: str | None = None,
                  client: str = "musicrnn"):
         self._dev, self.api, self.name = _open("out", name, virtual, api, client)
+        self._undrained = False  # sent since the last drain()
 
     def send(self, message: Sequence[int]) -> None:
         self._dev.send_message(message)
+        self._undrained = True
+
+    def drain(self) -> None:
+        """Block until everything sent has left the port (issue 11: JACK delivers once per cycle, so
+        a port closed right after a send could lose its last note-off): 3 JACK cycles, else 20 ms."""
+        if self._dev is None or not self._undrained:
+            return
+        if self.api == "jack":
+            from .jackdrain import drain_jack
+
+            drain_jack()
+        else:
+            time.sleep(0.02)
+        self._undrained = False
 
     def close(self) -> None:
         if self._dev is not None:
+            self.drain()
             self._dev.close_port()
             self._dev.delete()
             self._dev = None

@@ -252,6 +252,9 @@ class Player:
         finally:
             self._stop.set()
             self._buf.close()  # unblocks a producer waiting for room
+            drain = getattr(self.port, "drain", None)  # issue 11: deliver the last notes first, then
+            if drain is not None:  # All Notes Off (the port drains again before it closes)
+                drain()
             self.all_notes_off()
         producer.join(timeout=0.5)  # a generator mid-step is left to finish on its own (daemon)
         if self._producer_error is not None:

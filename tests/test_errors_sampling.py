@@ -46,7 +46,7 @@ def refused(argv: list[str], capsys, *match: str) -> str:
         main(argv)
     io_ = capsys.readouterr()
     err = io_.err.strip().splitlines()
-    err = [line for line in err if not line.startswith(("prime:", "using checkpoint", "seed "))]
+    err = [line for line in err if not line.startswith(("prime:", "using checkpoint", "seed ", "musicrnn: parsed"))]
     assert e.value.code == 2 and len(err) == 1 and err[0].startswith("error: "), err
     assert "Traceback" not in io_.err and "wrote" not in io_.out
     for m in match:
