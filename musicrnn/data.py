@@ -212,8 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--sustain", action="store_true")
     s.add_argument("--jobs", type=int, default=None)
     r = sub.add_parser("repair", help="write repaired copies of line-ending-damaged MIDI files")
-    r.add_argument("src")
-    r.add_argument("dst")
+    r.add_argument("src", help="a MIDI file or a folder of them (only read)")
+    r.add_argument("dst", help="folder for the repaired copies (or, for one file, a file name)")
     d = sub.add_parser("download", help="fetch and verify the official MAESTRO v2.0.0 MIDI zip")
     d.add_argument("--dest", default=None, help="folder to unpack into (default: the cache folder)")
     args = p.parse_args(argv)
@@ -225,8 +225,13 @@ def main(argv: list[str] | None = None) -> None:
         from .midifile import repair_tree
 
         src, dst = Path(args.src), Path(args.dst)
+        if src.is_file():  # one file (issue 11): the damaged-file hint sends users here with a file
+            from .repairfile import repair_one
+
+            print(json.dumps(repair_one(src, dst)))
+            return
         if not src.is_dir():
-            raise ConfigError(f"repair source {src} is not a folder — pass the MAESTRO folder as SRC")
+            raise ConfigError(f"repair source {src} does not exist — pass a MIDI file or a folder of them as SRC")
         report = repair_tree(src, dst, progress=sys.stderr.isatty())
         print(json.dumps({k: v for k, v in report.items() if k != "unrepairable_files"}))
     elif args.cmd == "download":

@@ -1,6 +1,6 @@
 """Generate music to MIDI files from a trained checkpoint.
 
-    python -m musicrnn.sample --ckpt last.ckpt --num-notes 200 --seed 0 --out samples/out.mid [--wav] [--png]
+    python -m musicrnn.sample --ckpt last.ckpt --num-notes 200 --seed 0 --out outputs/samples/out.mid [--wav] [--png]
 
 The prime is a MIDI file (``--prime some.mid``, its last ``seq_length`` notes) or a random window of a
 dataset split (``--prime-split validation``, default; ``--data-root`` or $MUSICRNN_DATA, else the bundled
@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-notes", type=int, default=200)
     add_sampling_args(p)
     p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
-    p.add_argument("--out", default="samples/out.mid", help="output MIDI (out_0.mid ... with --num-samples)")
+    p.add_argument("--out", default="outputs/samples/out.mid",
+                   help="output MIDI (out_0.mid ... with --num-samples; default: outputs/, which git ignores)")
     p.add_argument("--include-prime", action="store_true", help="write the prime before the continuation")
     p.add_argument("--wav", action="store_true", help="also render a WAV with FluidSynth")
     p.add_argument("--png", action="store_true", help="also save a piano-roll PNG")
