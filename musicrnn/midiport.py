@@ -5,7 +5,7 @@ Playing a note stream on time (``Player``, ``PlaybackStats``, ``SentMessage``) l
 ``from musicrnn.midiport import Player`` keeps working.
 
 Backends are rtmidi's (ALSA, JACK, CoreMIDI, WinMM). A headless Linux box has no ALSA sequencer,
-but a JACK server with the dummy driver works: ``jackd -r -S -d dummy -r 48000 -p 256`` (package
+but a JACK server with the dummy driver works: ``jackd -r -d dummy`` (package
 jackd2); ``dummy_jack_server`` starts one for tests and benchmarks.
 """
 from __future__ import annotations
