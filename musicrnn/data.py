@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         if src.is_file():  # one file (issue 11): the damaged-file hint sends users here with a file
             from .repairfile import repair_one
 
-            print(json.dumps(repair_one(src, dst)))
+            print(json.dumps(repair_one(src, args.dst)))
             return
         if not src.is_dir():
             raise ConfigError(f"repair source {src} does not exist — pass a MIDI file or a folder of them as SRC")

@@ -9,6 +9,7 @@ write is atomic, and an unrepairable file is one ``error:`` line with nothing wr
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from .errors import ConfigError
@@ -28,10 +29,12 @@ def _expected_duration(src: Path) -> float | None:
     return None
 
 
-def repair_one(src: Path, dst: Path) -> dict:
-    """Write the repaired (or intact) copy of ``src`` to ``dst`` (a folder or a file name); report it."""
+def repair_one(src: str | Path, dst: str | Path) -> dict:
+    """Write the repaired (or intact) copy of ``src`` to ``dst`` (a folder, existing or given with a
+    trailing slash, or a file name); report it."""
+    folder = str(dst).endswith(("/", os.sep))  # (Path() drops a trailing slash)
     src, dst = Path(src), Path(dst)
-    if dst.is_dir() or str(dst).endswith(("/", "\\")):
+    if folder or dst.is_dir():
         dst = dst / src.name
     if dst.exists() and dst.resolve() == src.resolve():
         raise ConfigError(f"repair destination {dst} is the source file — choose another DST (SRC is never changed)")
