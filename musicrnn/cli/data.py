@@ -2,7 +2,8 @@
 
 - ``stats [ROOT]``: files and notes per split (parses into the note cache on first use); the last
   line is JSON.
-- ``repair SRC DST``: a repaired copy of every MIDI file of SRC (line-ending damage), SRC untouched.
+- ``repair SRC DST``: a repaired copy of every MIDI file of SRC (line-ending damage), SRC untouched;
+  SRC may also be one MIDI file (DST then a folder or a file name).
 - ``download [--dest DIR] [--url URL] [--keep-zip]``: fetch, verify and unpack MAESTRO v2.0.0's MIDI.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from musicrnn.errors import cli_main
+from musicrnn.errors import ConfigError, cli_main
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sustain", action="store_true")
     s.add_argument("--jobs", type=int, default=None)
     r = sub.add_parser("repair", help="write repaired copies of line-ending-damaged MIDI files")
-    r.add_argument("src")
-    r.add_argument("dst")
+    r.add_argument("src", help="a MIDI file or a folder of them (only read)")
+    r.add_argument("dst", help="folder for the repaired copies (or, for one file, a file name)")
     r.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     d = sub.add_parser("download", help="fetch and verify the official MAESTRO v2.0.0 MIDI zip")
     d.add_argument("--dest", default=None, help="folder to unpack into (default: the cache folder)")
@@ -46,6 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "repair":
         from musicrnn.midi.tree import repair_tree  # checks the folders itself
 
+        src = Path(args.src)
+        if src.is_file():  # one file (issue 11): the damaged-file hint sends users here with a file
+            from musicrnn.midi.repairfile import repair_one
+
+            print(json.dumps(repair_one(src, args.dst)))
+            return
+        if not src.is_dir():
+            raise ConfigError(f"repair source {src} does not exist — pass a MIDI file or a folder of them as SRC")
         report = repair_tree(Path(args.src), Path(args.dst), progress=sys.stderr.isatty(), jobs=args.jobs)
         print(json.dumps({k: v for k, v in report.items() if k != "unrepairable_files"}))
     elif args.cmd == "download":

@@ -38,6 +38,7 @@ TRAINER_DEFAULTS = {
                "init_args": {"save_dir": "logs", "name": "musicrnn"}},
     "max_epochs": 50,
     "log_every_n_steps": 20,
+    "default_root_dir": "outputs",  # git-ignored: with --trainer.logger false, config.yaml goes here, not to cwd
 }
 HELP_HINT = "see `python -m musicrnn.fit --help`"
 

@@ -1,6 +1,6 @@
 """Generate music to MIDI files from a trained checkpoint.
 
-    python -m musicrnn.sample --ckpt last.ckpt --num-notes 200 --seed 0 --out samples/out.mid [--wav] [--png]
+    python -m musicrnn.sample --ckpt last.ckpt --num-notes 200 --seed 0 --out outputs/samples/out.mid [--wav] [--png]
 
 The prime is a MIDI file (``--prime some.mid``, its last ``seq_length`` notes) or a random window of a
 dataset split (``--prime-split validation``, default; ``--data-root`` or $MUSICRNN_DATA, else the bundled
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-notes", type=int, default=200)
     add_sampling_args(p)
     p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
-    p.add_argument("--out", default="samples/out.mid", help="output MIDI (out_0.mid ... with --num-samples)")
+    p.add_argument("--out", default="outputs/samples/out.mid",
+                   help="output MIDI (out_0.mid ... with --num-samples; default: outputs/, which git ignores)")
     p.add_argument("--include-prime", action="store_true", help="write the prime before the continuation")
     p.add_argument("--wav", action="store_true", help="also render a WAV with FluidSynth")
     p.add_argument("--png", action="store_true", help="also save a piano-roll PNG")
@@ -65,6 +66,51 @@ def _check_render(a: argparse.Namespace):
     return render
 
 
+def check_outputs(a: argparse.Namespace, paths: list[Path], prime_notes: int) -> None:
+    """Before generating: every output name is free of folders, and the folder takes the MIDI files."""
+    from musicrnn.cli.outputs import check_folder
+
+    for path in paths:
+        for p in (path, path.with_suffix(".png"), path.with_suffix(".wav")):
+            if p.is_dir():
+                raise ConfigError(f"{p} is a folder, so the output cannot be written there — choose another --out")
+    check_folder(paths[0].parent, (a.num_notes + int(a.include_prime) * prime_notes) * len(paths))
+
+
+def write_outputs(a: argparse.Namespace, samples, paths: list[Path], prime, render) -> list[Path]:
+    """Every MIDI (and PNG/WAV) of the run, all or none (``outputs.Staged``); prints what was written."""
+    from musicrnn.cli.outputs import Staged
+    from musicrnn.sampling.generator import place_after
+    from musicrnn.sampling.midiwrite import write_notes
+
+    lines: list[str] = []
+    with Staged() as staged:
+        for notes, path in zip(samples, paths):
+            if a.include_prime:
+                notes = place_after(prime, notes)
+            with staged.writing(path) as tmp, open(tmp, "wb") as f:
+                write_notes(f, notes)  # == notes.to_midi, without per-note objects
+            lines.append(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
+            if a.png:
+                png = path.with_suffix(".png")
+                with staged.writing(png) as tmp:
+                    render.save_piano_roll(notes, tmp)
+                lines.append(f"wrote {png}")
+            if a.wav:
+                wav = path.with_suffix(".wav")
+                with staged.writing(wav) as tmp:
+                    midi_tmp = staged.temp_of(path)
+                    try:
+                        render.render_wav(midi_tmp, tmp)
+                    except MusicRNNError as e:  # name the real files, not the temp files
+                        raise MusicRNNError(str(e).replace(str(midi_tmp), str(path)).replace(str(tmp), str(wav))
+                                            + " (no file of this run was kept)") from None
+                lines.append(f"wrote {wav}")
+        written = staged.commit()
+    print("\n".join(lines))
+    return written
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> list[Path]:
     a = _parser().parse_args(argv)
@@ -84,26 +130,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
         info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
     if info:
         print("\n".join(info), file=sys.stderr)
+    paths = output_paths(out, a.num_samples)
+    check_outputs(a, paths, len(prime))  # issue 11: before generating, however long that takes
     samples = G.generate_with(gen, a.num_notes, progress=True)
-
-    written: list[Path] = []
-    try:
-        for notes, path in zip(samples, output_paths(out, a.num_samples)):
-            if a.include_prime:
-                notes = G.place_after(prime, notes)
-            notes.to_midi(path)
-            written.append(path)
-            print(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
-            if a.png:
-                png = render.save_piano_roll(notes, path.with_suffix(".png"))
-                written.append(png)
-                print(f"wrote {png}")
-            if a.wav:
-                wav = render.render_wav(path, path.with_suffix(".wav"))
-                written.append(wav)
-                print(f"wrote {wav}")
-    except OSError as e:
-        raise MusicRNNError(f"cannot write {e.filename or out}: {e.strerror or e} — choose another --out") from None
+    written = write_outputs(a, samples, paths, prime, render)
     return written
 
 

@@ -11,7 +11,7 @@ time per step varies (and can exceed a note's gap), so playback must never wait 
 - on stop, exception or KeyboardInterrupt every sounding note gets its note-off and every used
   channel gets CC 123 (all notes off): a hanging note is the one failure a listener always hears.
 
-Ports are opened by ``musicrnn.midiport``; ``Player`` only needs an object with ``send(message)``.
+Ports are opened by ``musicrnn.live.ports``; ``Player`` only needs an object with ``send(message)``.
 """
 from __future__ import annotations
 
@@ -252,6 +252,9 @@ class Player:
         finally:
             self._stop.set()
             self._buf.close()  # unblocks a producer waiting for room
+            drain = getattr(self.port, "drain", None)  # issue 11: deliver the last notes first, then
+            if drain is not None:  # All Notes Off (the port drains again before it closes)
+                drain()
             self.all_notes_off()
         producer.join(timeout=0.5)  # a generator mid-step is left to finish on its own (daemon)
         if self._producer_error is not None:

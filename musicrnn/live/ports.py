@@ -4,7 +4,7 @@ Playing a note stream on time is ``player``; recording a played phrase is ``reco
 headless JACK server for tests is ``jack``.
 
 Backends are rtmidi's (ALSA, JACK, CoreMIDI, WinMM). A headless Linux box has no ALSA sequencer,
-but a JACK server with the dummy driver works: ``jackd -r -S -d dummy -r 48000 -p 256`` (package
+but a JACK server with the dummy driver works: ``jackd -r -d dummy`` (package
 jackd2); ``dummy_jack_server`` starts one for tests and benchmarks.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _api_const(name: str) -> int:
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence fd 2 while probing: libjack/alsa-lib print several lines per failed connect."""
     try:
         sys.stderr.flush()
@@ -73,7 +73,7 @@ def make_port(kind: str, api: str, client: str):
                             f"{_how_to_get_backend()}")
     cls = rt.MidiOut if kind == "out" else rt.MidiIn
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             return cls(_api_const(api), name=client)
     except rt.RtMidiError as e:
         raise MusicRNNError(f"MIDI backend {api!r} is not usable ({e}) — {_how_to_get_backend()}") from e
@@ -181,12 +181,28 @@ class MidiOutput:
     def __init__(self, name: str | None = None, virtual: str | None = None, api: str | None = None,
                  client: str = "musicrnn"):
         self._dev, self.api, self.name = _open("out", name, virtual, api, client)
+        self._undrained = False  # sent since the last drain()
 
     def send(self, message: Sequence[int]) -> None:
         self._dev.send_message(message)
+        self._undrained = True
+
+    def drain(self) -> None:
+        """Block until everything sent has left the port (issue 11: JACK delivers once per cycle, so
+        a port closed right after a send could lose its last note-off): 3 JACK cycles, else 20 ms."""
+        if self._dev is None or not self._undrained:
+            return
+        if self.api == "jack":
+            from musicrnn.live.jackdrain import drain_jack
+
+            drain_jack()
+        else:
+            time.sleep(0.02)
+        self._undrained = False
 
     def close(self) -> None:
         if self._dev is not None:
+            self.drain()
             self._dev.close_port()
             self._dev.delete()
             self._dev = None

@@ -89,7 +89,8 @@ def resolve_composer(net, composer: str | int | None) -> int:
 
 def _validate(temperature: float, top_k: int | None, top_p: float | None) -> None:
     if not (temperature >= 0 and np.isfinite(temperature)):
-        raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+        raise ConfigError(f"--temperature must be a finite number >= 0 (0 = greedy), got {temperature} "
+                          f"— pass e.g. --temperature 1.0")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -221,14 +222,6 @@ class Generator:
         return values, row.float()
 
 
-def _to_notes(steps: list[Step]) -> list[Notes]:
-    """Stack steps (on device) -> one Notes per sample (CPU numpy), one transfer at the end."""
-    if not steps:
-        return []
-    v = torch.stack([s.values for s in steps], dim=1).cpu().numpy()  # (B, N, 4)
-    return [Notes.from_arrays(x[:, 0], x[:, 1], x[:, 2], x[:, 3]) for x in v]
-
-
 def generate(net, prime: Notes, num_notes: int, *, num_samples: int = 1, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
              composer: str | int | None = None, device: str | torch.device = "cpu", mode: str = "auto",
@@ -257,8 +250,10 @@ def generate_with(gen: Generator, num_notes: int, progress: bool = False) -> lis
 
         it = tqdm(it, desc="sampling", unit="note", file=sys.stderr, disable=None, dynamic_ncols=True,
                   leave=False)
+    from musicrnn.sampling.notebuffer import collect_notes
+
     with torch.inference_mode():  # once for the whole loop, not once per note
-        return _to_notes([gen.step() for _ in it])
+        return collect_notes(gen, it, num_notes)
 
 
 def stream(net, prime: Notes, *, num_notes: int | None = None, temperature: float = 1.0,
