@@ -21,6 +21,7 @@ from musicrnn.midi.check import read_checked
 NUM_PITCHES = 128
 PIANO_LOW, PIANO_HIGH = 21, 108  # A0..C8, the 88 keys
 SUSTAIN_CC = 64
+DEFAULT_VELOCITY = 100  # every note's velocity when none is given or modelled (the one place it is set)
 FEATURES = ("pitch", "step", "duration", "velocity")
 MIDI_RESOLUTION, MIDI_TEMPO = 960, 120.0  # what to_midi writes: ticks per beat, bpm
 TICKS_PER_SECOND = MIDI_RESOLUTION * MIDI_TEMPO / 60.0  # 1920: one tick ~0.52 ms
@@ -61,7 +62,7 @@ class Notes:
         pitch = np.asarray(pitch, dtype=np.int64)
         start = np.asarray(start, dtype=np.float64)
         end = np.asarray(end, dtype=np.float64)
-        velocity = np.full(len(pitch), 100) if velocity is None else np.asarray(velocity)
+        velocity = np.full(len(pitch), DEFAULT_VELOCITY) if velocity is None else np.asarray(velocity)
         ok = np.isfinite(start) & np.isfinite(end) & (end > start) & (pitch >= 0) & (pitch < 128)
         pitch, start, end, velocity = pitch[ok], start[ok], end[ok], velocity[ok]
         order = np.lexsort((pitch, start))
@@ -136,7 +137,7 @@ class Notes:
         return notes
 
     @classmethod
-    def from_features(cls, features: np.ndarray, start: float = 0.0, velocity: int = 100) -> "Notes":
+    def from_features(cls, features: np.ndarray, start: float = 0.0, velocity: int = DEFAULT_VELOCITY) -> "Notes":
         """Inverse of ``features``: (n, 3|4) pitch, step, duration[, velocity] -> Notes.
 
         The first note starts at ``start + step[0]``.

@@ -67,3 +67,32 @@ def test_config_trains_and_reloads(config, tmp_path, monkeypatch):
         assert "val/nll" in metrics
     if model.hparams.velocity:
         assert "val/velocity_mae" in metrics
+
+
+def test_configs_hold_only_their_differences(capsys, monkeypatch):
+    """No config repeats a default: shared values live in code (MusicModel, MaestroDataModule, the CLI)."""
+    import yaml
+
+    from musicrnn.cli.fit import main
+
+    monkeypatch.setattr("sys.argv", ["musicrnn.fit"])
+    with pytest.raises(SystemExit):
+        main(["--print_config"])
+    defaults = yaml.safe_load(capsys.readouterr().out)
+
+    def leaves(d, prefix=()):
+        for k, v in d.items():
+            yield from leaves(v, prefix + (k,)) if isinstance(v, dict) else [(prefix + (k,), v)]
+
+    def get(d, path):
+        for k in path:
+            d = d.get(k) if isinstance(d, dict) else None
+        return d
+
+    for c in CONFIGS:
+        own = yaml.safe_load(c.read_text()) or {}
+        other_core = get(own, ("model", "net", "class_path")) not in (None, get(defaults, ("model", "net", "class_path")))
+        for path, value in leaves(own):
+            if path == ("model", "net", "class_path") or (other_core and path[:2] == ("model", "net")):
+                continue
+            assert get(defaults, path) != value, f"{c.name}: {'.'.join(path)} repeats the default {value!r}"

@@ -50,10 +50,10 @@ def test_repair_of_a_text_file_is_one_line_and_writes_nothing(tmp_path, capsys):
 def test_default_outputs_are_git_ignored():
     from pathlib import Path
 
-    from musicrnn.cli.fit import TRAINER_DEFAULTS
+    from musicrnn.cli.fit import NO_LOGGER_ROOT
     from musicrnn.cli.sample import _parser
 
     ignored = (Path(__file__).resolve().parent.parent / ".gitignore").read_text().splitlines()
     assert "/outputs/" in ignored
     assert _parser().parse_args([]).out.startswith("outputs/")  # sample
-    assert TRAINER_DEFAULTS["default_root_dir"] == "outputs"  # fit --trainer.logger false: config.yaml
+    assert NO_LOGGER_ROOT == "outputs"  # fit --trainer.logger false: config.yaml

@@ -15,9 +15,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-from faults import ENV_KILL_AT_STEP, ENV_KILL_IN_SAVE, ENV_NAN_AT_STEP, FAULT_ARGS
-from musicrnn.training.callbacks import (AtomicCheckpointIO, NaNGuard,
-                                ResumableLoader, TrainingDiverged, rng_state, set_rng_state)
+from faults import ENV_KILL_AT_STEP, ENV_KILL_IN_SAVE, ENV_NAN_AT_STEP, ENV_SIGNAL_AT_STEP, FAULT_ARGS
+from musicrnn.data.resumable import ResumableLoader, rng_state, set_rng_state
+from musicrnn.training.callbacks import AtomicCheckpointIO, NaNGuard, TrainingDiverged
 
 # 10 steps per epoch, last.ckpt every 3 steps (and at each epoch end), 2 epochs = 20 steps
 TINY = ["--model.net.init_args.hidden_size", "8", "--data.train_windows_per_epoch", "320",
@@ -26,6 +26,9 @@ TINY = ["--model.net.init_args.hidden_size", "8", "--data.train_windows_per_epoc
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.logger", "false"]
 BEST_KEY = "ModelCheckpoint{'monitor': 'val/loss'"
+# whole pieces: 16 streams x 128 notes of the 6 training files = 14 batches per epoch, 2 epochs
+PIECES = ["--data.regime", "pieces", "--data.seq_length", "128", "--data.batch_size", "16",
+          "--model.loss_on", "all", "--data.val_window_length", "25"]
 
 
 def _fit(cwd: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -77,6 +80,35 @@ def test_kill_at_epoch_end_and_mid_epoch_then_resume_matches_uninterrupted(tmp_p
     r = _fit(tmp_path, "--ckpt_path", "last")
     assert r.returncode == 0, r.stderr[-2000:]
     _same_final_state(uninterrupted, _load(tmp_path / "checkpoints" / "last.ckpt"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, at, code", [("TERM", 14, 143), ("INT", 7, 130)])
+def test_sigterm_and_ctrl_c_write_last_ckpt_exit_nonzero_and_resume_exactly(tmp_path, uninterrupted, sig, at, code):
+    r = _fit(tmp_path, env={ENV_SIGNAL_AT_STEP: f"{at}:{sig}"})  # arrives during step at+1 (mid-epoch)
+    assert r.returncode == code, r.stderr[-2000:]
+    assert f"SIG{sig}" in r.stderr and "Traceback" not in r.stderr
+    assert _load(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == at + 1  # nothing lost
+    r = _fit(tmp_path, "--ckpt_path", "last")
+    assert r.returncode == 0, r.stderr[-2000:]
+    _same_final_state(uninterrupted, _load(tmp_path / "checkpoints" / "last.ckpt"))
+
+
+@pytest.mark.slow
+def test_pieces_regime_kill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
+    whole = tmp_path / "whole"
+    r = _fit(whole, *PIECES)
+    assert r.returncode == 0, r.stderr[-2000:]
+    want = _load(whole / "checkpoints" / "last.ckpt")
+    assert want["global_step"] == 28 and want["musicrnn_carry"] is not None
+    run = tmp_path / "killed"
+    r = _fit(run, *PIECES, env={ENV_KILL_AT_STEP: "20"})  # epoch 1, batch 6; last.ckpt of step 18
+    assert r.returncode == -9, r.stderr[-2000:]
+    saved = _load(run / "checkpoints" / "last.ckpt")
+    assert saved["global_step"] == 18 and saved["musicrnn_carry"] is not None  # the carried LSTM state
+    r = _fit(run, *PIECES, "--ckpt_path", "last")
+    assert r.returncode == 0, r.stderr[-2000:]
+    _same_final_state(want, _load(run / "checkpoints" / "last.ckpt"))
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,20 +127,9 @@ def test_describe():
         stats.compare([], [seq(C_MAJOR)])
 
 
-@pytest.fixture
-def maestro_dir(request) -> Path:
-    """The shared ``maestro_root`` fixture if conftest has it, else ../shared/data/maestro-v2.0.0."""
-    try:
-        return Path(request.getfixturevalue("maestro_root"))
-    except pytest.FixtureLookupError:
-        root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "maestro-v2.0.0"
-        if not root.is_dir():
-            pytest.skip(f"MAESTRO not found at {root}")
-        return root
-
-
 @pytest.mark.maestro
-def test_real_maestro_values_are_plausible(maestro_dir):
+def test_real_maestro_values_are_plausible(maestro_root):
+    maestro_dir = maestro_root  # conftest: skips cleanly without MAESTRO
     with open(maestro_dir / "maestro-v2.0.0.csv", newline="") as f:
         paths = [maestro_dir / r["midi_filename"] for r in csv.DictReader(f) if r["split"] == "test"]
     real = []

@@ -114,8 +114,9 @@ def _common_args(a: argparse.Namespace) -> list[str]:
 
 
 def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wall_minutes: float | None,
-               command: list[str]) -> dict:
-    """Evaluate the best checkpoint of a finished run in ``run_dir`` and upsert its report row."""
+               command: list[str], eval_args: list[str] = ()) -> dict:
+    """Evaluate the best checkpoint of a finished run in ``run_dir`` and upsert its report row.
+    ``eval_args`` go to ``musicrnn.evaluate`` (e.g. the sampling settings to score)."""
     from musicrnn.model.checkpoint import load_checkpoint_dict
 
     ckpt_dir = run_dir / "checkpoints"
@@ -124,7 +125,7 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
     ev_json = run_dir / "eval.json"
     ev = [sys.executable, "-m", "musicrnn.evaluate", "--ckpt", str(ckpt), "--out", str(ev_json),
           "--samples", str(a.eval_samples), "--rolls", str(Path(a.report_dir) / "rolls"), "--roll-prefix", name,
-          "--max-windows", str(a.eval_windows), "--ceiling"]
+          "--max-windows", str(a.eval_windows), "--ceiling", *eval_args]
     if a.data_root:
         ev += ["--data-root", a.data_root]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     rec.add_argument("--eval-samples", type=int, default=8)
     rec.add_argument("--eval-windows", type=int, default=20000)
     rec.add_argument("--report-dir", default="reports")
+    rec.add_argument("--eval-args", nargs=argparse.REMAINDER, default=[], help="passed to musicrnn.evaluate (last)")
     b = sub.add_parser("baselines", help="add the n-gram floor and real-vs-real ceiling rows")
     b.add_argument("--data-root", default=None)
     b.add_argument("--window", type=int, default=50, help="validation window (as the val/pitch_ce it is compared with)")
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = Path(a.config)
         name = a.name or cfg.stem
         command = shlex.split(a.command) if a.command else ["python", "-m", "musicrnn.fit", "--config", str(cfg)]
-        record_one(name, cfg, Path(a.run_dir), a, wall_minutes=a.wall_minutes, command=command)
+        record_one(name, cfg, Path(a.run_dir), a, wall_minutes=a.wall_minutes, command=command, eval_args=a.eval_args)
         print(write_report(Path(a.report_dir)))
         return
     cfgs = [Path(c) for c in a.configs]

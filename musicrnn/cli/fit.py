@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -31,15 +33,16 @@ from musicrnn.errors import CheckpointError, ConfigError, cli_main
 from musicrnn.model.checkpoint import load_checkpoint_dict, training_state_dict
 from musicrnn.model.lightning import MusicModel
 from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, LastCheckpoint, NaNGuard
+from musicrnn.training.hparams import BestMetricHParams
 from musicrnn.training.samples import SampleLogger
 
 TRAINER_DEFAULTS = {
     "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-               "init_args": {"save_dir": "logs", "name": "musicrnn"}},
+               "init_args": {"save_dir": "logs", "name": "musicrnn", "default_hp_metric": False}},
     "max_epochs": 50,
     "log_every_n_steps": 20,
-    "default_root_dir": "outputs",  # git-ignored: with --trainer.logger false, config.yaml goes here, not to cwd
 }
+NO_LOGGER_ROOT = "outputs"  # git-ignored: with --trainer.logger false (and no default_root_dir), config.yaml goes here
 HELP_HINT = "see `python -m musicrnn.fit --help`"
 
 
@@ -82,23 +85,44 @@ class MusicCLI(LightningCLI):
             raise ConfigError(f"--checkpoint_every_minutes must be >= 0, got {c.checkpoint_every_minutes}")
         if c.checkpoint_every_n_steps is not None and c.checkpoint_every_n_steps < 1:
             raise ConfigError(f"--checkpoint_every_n_steps must be >= 1, got {c.checkpoint_every_n_steps}")
+        _under_root(c)
         self.resume_from, self.resume_shapes = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
 
     def instantiate_trainer(self, **kwargs):
         c = self.config
+        trainer = super().instantiate_trainer(**kwargs)
         dirpath = c.checkpoint.dirpath or "checkpoints"
-        ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume(),
-                LastCheckpoint(dirpath, c.checkpoint_every_n_steps, c.checkpoint_every_minutes)]
-        extra = [self._get(self.config_init, k) for k in self._parser(self.subcommand).callback_keys]
-        trainer = self._instantiate_trainer({**self._get(self.config_init, "trainer", default={}), **kwargs},
-                                            extra + ours)
-        if trainer.logger is not None and c.samples_every_n_epochs > 0:
-            trainer.callbacks.append(SampleLogger(every_n_epochs=c.samples_every_n_epochs))
+        ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume()]
+        if trainer.logger is not None:
+            ours.append(BestMetricHParams())
+            if c.samples_every_n_epochs > 0:
+                ours.append(SampleLogger(every_n_epochs=c.samples_every_n_epochs))
+        cbs = trainer.callbacks
         if trainer.logger is None:  # --trainer.logger false: the LR monitor has nowhere to log
-            trainer.callbacks = [cb for cb in trainer.callbacks if not isinstance(cb, LearningRateMonitor)]
+            cbs = [cb for cb in cbs if not isinstance(cb, LearningRateMonitor)]
+        # before the checkpoint writers (Lightning runs those last), so their state is in every checkpoint
+        first = next((i for i, cb in enumerate(cbs) if isinstance(cb, ModelCheckpoint)), len(cbs))
+        trainer.callbacks = [*cbs[:first], *ours, *cbs[first:],
+                             LastCheckpoint(dirpath, c.checkpoint_every_n_steps, c.checkpoint_every_minutes)]
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # keep a user's own plugin
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
+
+
+def _under_root(c) -> None:
+    """``--trainer.default_root_dir DIR``: relative checkpoint folders and the TensorBoard folder move under DIR
+    (made absolute, so a saved config resolves to the same place)."""
+    root = c.trainer.get("default_root_dir")
+    if not root:
+        if not c.trainer.get("logger"):  # issue 11: config.yaml would land in cwd; checkpoints stay put
+            c.trainer.default_root_dir = NO_LOGGER_ROOT
+        return
+    for key in ("checkpoint", "periodic_checkpoint"):
+        c[key].dirpath = os.path.abspath(os.path.join(root, c[key].dirpath or "checkpoints"))
+    logger = c.trainer.get("logger")
+    args = logger.get("init_args") if isinstance(logger, Namespace) else None
+    if args is not None and isinstance(args.get("save_dir"), str):
+        args.save_dir = os.path.abspath(os.path.join(root, args.save_dir))
 
 
 def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> tuple[str | None, dict]:
@@ -155,6 +179,7 @@ def _one_line(message: str) -> str:
 def main(args: list[str] | None = None) -> MusicCLI:
     from jsonargparse import ArgumentError
     from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)  # keep errors one line
     try:
@@ -178,6 +203,8 @@ def main(args: list[str] | None = None) -> MusicCLI:
             cli.trainer.test(cli.model, dm, ckpt_path="best", weights_only=True)
     except MisconfigurationException as e:  # a trainer option that only fails once training starts
         raise ConfigError(_one_line(str(e))) from None
+    except SIGTERMException as e:  # Lightning's own SIGTERM stop (DDP) exits 0: a killed run must not
+        raise SystemExit(e.code or 128 + signal.SIGTERM) from None
     return cli
 
 

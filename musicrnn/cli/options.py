@@ -27,9 +27,11 @@ def add_prime_args(p: argparse.ArgumentParser) -> None:
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
     """--temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
-    p.add_argument("--temperature", type=float, default=1.0, help="pitch softmax temperature; 0 = greedy")
+    # defaults: the best measured settings of the pretrained model (README "The pretrained model")
+    p.add_argument("--temperature", type=float, default=0.9, help="pitch softmax temperature; 0 = greedy")
     p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling: keep the smallest set of "
+                                                              "pitches with this much probability (1 = off)")
     p.add_argument("--seed", type=int, default=None, help="same seed, same notes (default: random, printed)")
     p.add_argument("--composer", default=None, help="composer name for composer-conditioned models "
                                                     "(default: the prime window's composer, else unknown)")

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from musicrnn.data.cache import SPLITS, UNKNOWN_COMPOSER, NoteCache, build_or_load, list_files, resolve_root
 from musicrnn.data.pieces import PieceChunks
+from musicrnn.data.resumable import ResumableLoader
 from musicrnn.errors import ConfigError
 from musicrnn.notes import PIANO_HIGH, PIANO_LOW
 
@@ -185,9 +186,14 @@ class MaestroDataModule(L.LightningDataModule):
                           persistent_workers=h.num_workers > 0)
 
     def train_dataloader(self):
-        if self.hparams.regime == "pieces":
-            return self._piece_loader("train")
-        return self._loader("train", True)
+        """The training loader, resumable mid-epoch (``ResumableLoader``: Lightning checkpoints its position).
+
+        Under DDP a plain DataLoader, so Lightning can shard it (resume is then epoch-exact only).
+        """
+        loader = self._piece_loader("train") if self.hparams.regime == "pieces" else self._loader("train", True)
+        if self.trainer is not None and self.trainer.world_size > 1:
+            return loader
+        return ResumableLoader(loader)
 
     def val_dataloader(self):
         if len(self.datasets["validation"]) == 0:

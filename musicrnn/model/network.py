@@ -27,9 +27,9 @@ from musicrnn.errors import CheckpointError, ConfigError
 from musicrnn.model import cores, window_cores
 from musicrnn.model.cores import LSTMNet, Net
 from musicrnn.model.heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, velocity_edges
+from musicrnn.notes import DEFAULT_VELOCITY
 
 TIMING_HEADS = ("mse", "binned")
-DEFAULT_VELOCITY = 100.0  # the velocity of every note when velocity is not modelled (as the data's)
 CORES = {cls.__name__: cls for mod in (cores, window_cores) for cls in vars(mod).values()
          if isinstance(cls, type) and issubclass(cls, Net) and cls is not Net}
 CORE_MODULES = ("musicrnn.model.cores", "musicrnn.model.window_cores", "musicrnn.nets")  # nets: format 1

@@ -2,11 +2,12 @@
 
 - ``AtomicCheckpointIO``: every checkpoint is written to a temp file in the same folder, fsynced and
   ``os.replace``d, so a kill mid-write leaves the previous complete file (never a torn one).
-- ``LastCheckpoint``: the only writer of ``last.ckpt``; at every epoch end, every N steps and every
-  T minutes (long CPU epochs). Lightning's own ``save_last`` skips epochs whose val/loss did not improve.
-- ``ExactResume``: puts the global RNG states (torch, numpy, python) into the checkpoint and makes the
-  training loader resumable mid-epoch (same order, same remaining batches), so a resumed run reaches
-  the same weights as an uninterrupted one.
+- ``LastCheckpoint``: the only writer of ``last.ckpt``; at every epoch end, every N steps, every
+  T minutes (long CPU epochs) and on SIGTERM / Ctrl-C (then exits 143 / 130). Lightning's own
+  ``save_last`` skips epochs whose val/loss did not improve.
+- ``ExactResume``: puts the global RNG states (torch, numpy, python) into the checkpoint; with the
+  datamodule's ``ResumableLoader`` (``musicrnn.data.resumable``: same order, same remaining batches) a
+  resumed run reaches the same weights as an uninterrupted one.
 - ``NaNGuard``: stops at the first non-finite loss with one line naming the step, and refuses to
   write a checkpoint with non-finite weights (the last good ``last.ckpt`` is kept).
 """
@@ -15,41 +16,22 @@ from __future__ import annotations
 import glob
 import io
 import os
-import random
+import signal
+import sys
+import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
 
+from musicrnn.data.resumable import rng_state, set_rng_state
 from musicrnn.errors import MusicRNNError
 from musicrnn.io_utils import atomic_write
 
-
-
-# ---- RNG state that survives torch.load(weights_only=True) -----------------------------------------
-def rng_state() -> dict:
-    """Global RNG states as tensors / ints / tuples only (numpy's array becomes a tensor)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "gauss": float(gauss)}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # ---- atomic checkpoint files -----------------------------------------------------------------------
@@ -93,94 +75,113 @@ class _suppress_os:
         return typ is not None and issubclass(typ, OSError)
 
 
-# ---- last.ckpt: epoch ends, every N steps, every T minutes -----------------------------------------
-class LastCheckpoint(ModelCheckpoint):
+# ---- last.ckpt: epoch ends, every N steps, every T minutes, and on SIGTERM / Ctrl-C ---------------
+class StopRequested(SystemExit):
+    """SIGTERM or Ctrl-C during ``fit``: raised once last.ckpt is written; exits 128 + the signal number."""
+
+
+class LastCheckpoint(Callback):
     """Writes only ``dirpath/last.ckpt``: after every validation / epoch, every ``every_n_steps``
-    optimizer steps and every ``every_minutes`` minutes of training (whichever comes first)."""
+    optimizer steps and every ``every_minutes`` minutes of training (whichever comes first).
+
+    SIGTERM and the first Ctrl-C ask the run to stop: at the end of the current step (or validation)
+    last.ckpt is written and the run exits with 128 + the signal number (143, 130); a second Ctrl-C
+    stops at once. Under DDP SIGTERM is left to Lightning (all ranks must agree on when to stop).
+    """
 
     def __init__(self, dirpath: str, every_n_steps: int | None = None, every_minutes: float | None = None):
-        super().__init__(dirpath=dirpath, monitor=None, save_top_k=0, save_last=True, enable_version_counter=False)
+        self.dirpath = dirpath
         self.every_n_steps = every_n_steps or 0
         self.every_seconds = (every_minutes or 0) * 60.0
         self._last_save_time = time.monotonic()
+        self._saved_step = 0  # no need to save when no steps were taken
+        self.stop_signal: int | None = None
+        self._handlers: dict[int, Any] = {}
 
+    @property
+    def state_key(self) -> str:  # the key of the ModelCheckpoint-based version: its checkpoints resume silently
+        return self._generate_state_key(monitor=None, mode="min", every_n_train_steps=0, every_n_epochs=1,
+                                        train_time_interval=None)
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.dirpath, "last.ckpt")
+
+    # ---- signals ------------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
-        super().on_train_start(trainer, pl_module)
         self._last_save_time = time.monotonic()
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM) if trainer.world_size == 1 else (signal.SIGINT,):
+            self._handlers[sig] = signal.signal(sig, self._request_stop)
+
+    def _request_stop(self, signum, frame) -> None:
+        self.stop_signal = signum
+        signal.signal(signum, self._handlers.pop(signum, signal.SIG_DFL))  # a second one acts at once
+        print(f"fit: {signal.Signals(signum).name} — writing {self.path} at the end of this step, then exiting "
+              f"(send it again to stop now)", file=sys.stderr, flush=True)
+
+    def _restore_handlers(self) -> None:  # before Lightning restores its own (at its teardown)
+        for sig, handler in self._handlers.items():
+            signal.signal(sig, handler)
+        self._handlers = {}
+
+    def _stop_if_asked(self, trainer) -> None:
+        if self.stop_signal is not None:
+            self._save_last(trainer)
+            raise StopRequested(128 + self.stop_signal)
+
+    # ---- when to save -------------------------------------------------------------------------------
+    def _skip(self, trainer) -> bool:
+        return (bool(trainer.fast_dev_run) or trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking
+                or self._saved_step == trainer.global_step)
+
+    @staticmethod
+    def _saves_on_train_epoch_end(trainer) -> bool:
+        """Lightning's ModelCheckpoint rule: at the train epoch end only when validation does not follow it."""
+        if trainer.check_val_every_n_epoch != 1:
+            return False
+        n_val = trainer.num_val_batches
+        if (sum(n_val) if isinstance(n_val, list) else n_val) == 0:
+            return True
+        return trainer.val_check_interval == 1.0
 
     def _save_last(self, trainer) -> None:
-        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-        self._last_save_time = time.monotonic()
+        if not self._skip(trainer):
+            trainer.save_checkpoint(self.path)
+            self._saved_step = trainer.global_step
+            self._last_save_time = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self._should_skip_saving_checkpoint(trainer):
-            return
         if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             return  # the epoch-end save follows (after validation, which a resume must not skip)
         step_due = self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0
         time_due = self.every_seconds > 0 and time.monotonic() - self._last_save_time >= self.every_seconds
         if step_due or time_due:
             self._save_last(trainer)
+        self._stop_if_asked(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer):
+        if self._saves_on_train_epoch_end(trainer):
             self._save_last(trainer)
+            self._stop_if_asked(trainer)
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer):
+        if not trainer.sanity_checking and not self._saves_on_train_epoch_end(trainer):
             self._save_last(trainer)
+            self._stop_if_asked(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if not self._should_skip_saving_checkpoint(trainer):  # e.g. max_steps reached mid-epoch
-            self._save_last(trainer)
+        self._save_last(trainer)  # e.g. max_steps reached mid-epoch
+        self._restore_handlers()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self._restore_handlers()
 
 
 # ---- exact resume: RNG + mid-epoch loader position -------------------------------------------------
-class ResumableLoader:
-    """Wraps the training DataLoader; Lightning stores its ``state_dict`` in the checkpoint.
-
-    The state is the global RNG state when this epoch's iterator was created (it decides the
-    sampler's permutation and the workers' seeds) and how many batches were handed out. Resuming
-    replays the iterator from that RNG state, skips the batches already trained on, then restores
-    the RNG state of the moment of the checkpoint (set by ``ExactResume``).
-    """
-
-    def __init__(self, loader) -> None:
-        self.loader = loader
-        self._epoch_rng: dict | None = None
-        self._fetched = 0
-        self._pending: dict | None = None
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator:
-        pending, self._pending = self._pending, None
-        if pending and pending.get("epoch_rng") is not None and 0 < pending["fetched"] < len(self.loader):
-            now = rng_state()
-            set_rng_state(pending["epoch_rng"])
-            self._epoch_rng, self._fetched = pending["epoch_rng"], 0
-            it = iter(self.loader)
-            for _ in range(pending["fetched"]):  # fetch (not only index) so augmentation RNG use replays too
-                next(it)
-                self._fetched += 1
-            set_rng_state(now)
-        else:
-            self._epoch_rng, self._fetched = rng_state(), 0
-            it = iter(self.loader)
-        for batch in it:
-            self._fetched += 1
-            yield batch
-
-    def state_dict(self) -> dict:
-        return {"epoch_rng": self._epoch_rng, "fetched": self._fetched}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._pending = state
-
-
 class ExactResume(Callback):
-    """Checkpoints the global RNG states and makes the datamodule's training loader resumable.
+    """Checkpoints the global RNG states (the datamodule's ``ResumableLoader`` checkpoints its position).
 
     It also repairs one gap of Lightning's resume: on the first epoch after a restart Lightning skips
     the epoch's ReduceLROnPlateau step (the monitored metric is not in the checkpoint), so a resumed
@@ -195,14 +196,6 @@ class ExactResume(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._trainer = trainer
-        dm = trainer.datamodule
-        if stage != "fit" or dm is None or getattr(dm, "_musicrnn_resumable", False):
-            return
-        if trainer.world_size > 1:  # keep a plain DataLoader so Lightning can shard it (resume: epoch-exact only)
-            return
-        make = dm.train_dataloader
-        dm.train_dataloader = lambda: ResumableLoader(make())
-        dm._musicrnn_resumable = True
 
     def _plateaus(self, trainer) -> list:
         return [c for c in trainer.lr_scheduler_configs if c.reduce_on_plateau and c.interval == "epoch"]
@@ -230,7 +223,9 @@ class ExactResume(Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loop = trainer.fit_loop
-        if loop.restarting and loop.epoch_loop._num_ready_batches_reached():  # Lightning will skip the step
+        progress = loop.epoch_loop.batch_progress
+        all_ready = progress.current.ready == trainer.num_training_batches or progress.is_last_batch
+        if loop.restarting and all_ready:  # Lightning will skip the epoch's scheduler step
             metrics = self._saved_metrics if self._resumed_at_epoch_end else trainer.callback_metrics
             # take it where Lightning would: after every on_train_epoch_end (checkpoints save there)
             self._pending = ({k: float(v) for k, v in metrics.items() if k in self._monitors(trainer)},
