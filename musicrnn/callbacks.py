@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import glob
 import io
 import os
 import random
@@ -29,7 +28,9 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .errors import MusicRNNError
+from .diskspace import check_room, save_error
 from .io_utils import atomic_write
+from .runlock import stale_temps
 
 ENV_KILL_AT_STEP = "MUSICRNN_FAULT_KILL_AT_STEP"  # SIGKILL before optimizer step N (N steps done)
 ENV_KILL_IN_SAVE = "MUSICRNN_FAULT_KILL_IN_SAVE"  # SIGKILL halfway through the N-th checkpoint write (1-based)
@@ -74,16 +75,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self.saves += 1
         kill_at = os.environ.get(ENV_KILL_IN_SAVE)
         folder = os.path.dirname(os.path.abspath(path))
-        for stale in glob.glob(os.path.join(folder, f".{glob.escape(os.path.basename(path))}.*.tmp")):
-            with _suppress_os():  # left by a run killed mid-write; never a *.ckpt
+        for stale in stale_temps(path):  # ours, or left by a run killed mid-write; never a live run's
+            with _suppress_os():
                 os.unlink(stale)
-        with atomic_write(path) as f:
-            if kill_at and int(kill_at) == self.saves:
-                f.write(data[: len(data) // 2])
-                f.flush()
-                os.fsync(f.fileno())
-                os.kill(os.getpid(), signal.SIGKILL)
-            f.write(data)
+        check_room(folder, path, len(data))
+        try:
+            with atomic_write(path) as f:
+                if kill_at and int(kill_at) == self.saves:
+                    f.write(data[: len(data) // 2])
+                    f.flush()
+                    os.fsync(f.fileno())
+                    os.kill(os.getpid(), signal.SIGKILL)
+                f.write(data)
+        except OSError as e:
+            raise save_error(folder, path, len(data), e) from None
         with _suppress_os():  # make the rename itself durable
             fd = os.open(folder, os.O_RDONLY)
             try:

@@ -18,6 +18,7 @@ user error (unknown key, wrong type, missing or empty data folder, unusable chec
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -26,11 +27,13 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from . import quiet, runlock
 from .checkpoint import load_checkpoint_dict
 from .callbacks import AtomicCheckpointIO, ExactResume, FaultInjector, LastCheckpoint, NaNGuard
 from .data import MaestroDataModule
 from .errors import CheckpointError, ConfigError, cli_main
 from .module import MusicModel
+from .ranges import check_ranges
 from .tb_samples import SampleLogger
 
 TRAINER_DEFAULTS = {
@@ -63,8 +66,10 @@ class MusicCLI(LightningCLI):
         })
         parser.add_lightning_class_args(ModelCheckpoint, "periodic_checkpoint")
         parser.set_defaults({
-            "periodic_checkpoint.dirpath": "checkpoints", "periodic_checkpoint.every_n_epochs": 5,
+            # dirpath None = checkpoint.dirpath (see before_instantiate_classes); epoch004.ckpt, not epochepoch=004
+            "periodic_checkpoint.dirpath": None, "periodic_checkpoint.every_n_epochs": 5,
             "periodic_checkpoint.save_top_k": -1, "periodic_checkpoint.filename": "epoch{epoch:03d}",
+            "periodic_checkpoint.auto_insert_metric_name": False,
         })
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": "val/loss", "early_stopping.patience": 5,
@@ -77,10 +82,10 @@ class MusicCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         c = self.config
-        if c.checkpoint_every_minutes < 0:
-            raise ConfigError(f"--checkpoint_every_minutes must be >= 0, got {c.checkpoint_every_minutes}")
-        if c.checkpoint_every_n_steps is not None and c.checkpoint_every_n_steps < 1:
-            raise ConfigError(f"--checkpoint_every_n_steps must be >= 1, got {c.checkpoint_every_n_steps}")
+        check_ranges("", {k: c.get(k) for k in ("checkpoint_every_minutes", "checkpoint_every_n_steps",
+                                                "samples_every_n_epochs")})
+        if c.periodic_checkpoint.dirpath is None:  # the every-5-epochs files go beside the others
+            c.periodic_checkpoint.dirpath = c.checkpoint.dirpath or "checkpoints"
         self.resume_from, self.resume_shapes = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
 
     def instantiate_trainer(self, **kwargs):
@@ -114,6 +119,9 @@ def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> tuple[str | Non
         path = os.path.join(dirpath or "checkpoints", "last.ckpt")
         if not os.path.exists(path):
             raise ConfigError(f"--ckpt_path last: {path} does not exist — train once without --ckpt_path first")
+    elif os.path.isdir(path):
+        raise ConfigError(f"--ckpt_path {path} is a folder — pass a checkpoint file in it, e.g. "
+                          f"{os.path.join(path, 'last.ckpt')}")
     elif not os.path.isfile(path):
         raise ConfigError(f"--ckpt_path {path}: no such checkpoint — pass a .ckpt written by musicrnn.fit")
     ckpt = load_checkpoint_dict(path)
@@ -158,6 +166,7 @@ def main(args: list[str] | None = None) -> MusicCLI:
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)  # keep errors one line
+    quiet.install()  # no CPU-only banner, litlogger tip or library deprecation warnings
     try:
         cli = MusicCLI(MusicModel, MaestroDataModule, run=False, seed_everything_default=1234,
                        trainer_defaults=TRAINER_DEFAULTS, save_config_kwargs={"overwrite": True}, args=args,
@@ -173,12 +182,16 @@ def main(args: list[str] | None = None) -> MusicCLI:
         dm.prepare_data()
         dm.setup("fit")
     _check_matches(cli.resume_from, cli.resume_shapes, cli.model)
-    try:
-        cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
-        if cli.config.get("test"):
-            cli.trainer.test(cli.model, dm, ckpt_path="best", weights_only=True)
-    except MisconfigurationException as e:  # a trainer option that only fails once training starts
-        raise ConfigError(_one_line(str(e))) from None
+    # one run per checkpoint folder (rank 0 holds it for the whole job): a second run is refused
+    lock = runlock.hold(cli.config.checkpoint.dirpath or "checkpoints") if cli.trainer.is_global_zero \
+        else contextlib.nullcontext()
+    with lock:
+        try:
+            cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
+            if cli.config.get("test"):
+                cli.trainer.test(cli.model, dm, ckpt_path="best", weights_only=True)
+        except MisconfigurationException as e:  # a trainer option that only fails once training starts
+            raise ConfigError(_one_line(str(e))) from None
     return cli
 
 

@@ -22,6 +22,7 @@ from .errors import CheckpointError, ConfigError
 from .heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, velocity_edges
 from .nets import LSTMNet, Net
 from .pieces import mask_state
+from .ranges import check_ranges
 from .stepper import Stepper, _core_plan
 
 CHECKPOINT_FORMAT = 1
@@ -76,6 +77,7 @@ class MusicModel(L.LightningModule):
                  weight_decay: float = 0.0, scheduler: str = "plateau", plateau_factor: float = 0.5,
                  plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None):
         super().__init__()
+        check_ranges("model", locals())
         if timing_head not in TIMING_HEADS:
             raise ConfigError(f"model.timing_head must be one of {TIMING_HEADS}, got {timing_head!r}")
         if scheduler not in SCHEDULERS:
@@ -401,6 +403,9 @@ def load_model(path, map_location: str | torch.device = "cpu") -> MusicModel:
     from .nets import build_net
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder, not a checkpoint — pass --ckpt {os.path.join(path, 'last.ckpt')} "
+                              f"(or another .ckpt in it)")
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint — pass --ckpt PATH to a .ckpt written by musicrnn.fit "
                               f"(e.g. checkpoints/last.ckpt)")

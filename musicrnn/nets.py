@@ -33,6 +33,9 @@ class Net(nn.Module):
         sig = inspect.signature(type(self).__init__)
         self.init_args = {k: list(args[k]) if isinstance(args[k], (list, tuple)) else args[k]
                           for k in sig.parameters if k not in ("self", "input_size")}  # copies, plain types
+        from .ranges import check_ranges  # lazy: nets imports nothing of the package at load time
+
+        check_ranges("model.net.init_args", self.init_args)
 
     def config(self) -> dict:
         """{'class_path': ..., 'init_args': ...}: what ``build_net`` needs to rebuild this core."""

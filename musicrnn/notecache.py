@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cachecheck import check_cache, empty_reason, skipped_line, unreadable_message
+from .diskspace import cache_error
 from .errors import ConfigError, MidiError
 from .io_utils import atomic_write, cache_dir
 from .notes import Notes
@@ -117,7 +119,7 @@ def _parse(args: tuple[str, bool]):
     except MidiError as e:
         return str(e)
     if len(n) == 0:
-        return f"{path}: no notes (drums only or empty)"
+        return empty_reason(path)  # drums only, or no notes at all
     return n.pitch, n.start, n.end, n.velocity
 
 
@@ -138,13 +140,20 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
     """
     root = resolve_root(root)
     files = list_files(root, seed)
-    folder = Path(cache_folder) if cache_folder else cache_dir() / "notes"
+    try:
+        folder = Path(cache_folder) if cache_folder else cache_dir() / "notes"
+    except OSError as e:  # $MUSICRNN_CACHE cannot be created
+        raise cache_error(e.filename or os.environ.get("MUSICRNN_CACHE", "~/.cache/musicrnn"), e) from None
     path = folder / f"notes-{_key(root, files, sustain)}.npz"
     if path.exists():
         try:
-            return _load(path, root, files)
-        except Exception as e:  # unreadable cache: rebuild rather than fail
-            print(f"musicrnn: ignoring unreadable cache {path} ({e}); rebuilding", file=sys.stderr)
+            cache = _load(path, root, files)
+        except Exception as e:  # unreadable or unsound cache: rebuild rather than fail
+            print(f"musicrnn: ignoring unusable cache {path} ({e}); rebuilding", file=sys.stderr)
+        else:
+            if verbose and cache.damaged:
+                print(skipped_line(cache.root, cache.damaged, damaged_report_path(path)), file=sys.stderr)
+            return cache
     t0 = time.perf_counter()
     jobs = jobs or min(len(files), os.cpu_count() or 1)
     work = [(str(root / f.path), sustain) for f in files]
@@ -161,12 +170,14 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
             keep.append(f)
             arrays.append(r)
     if not keep:
-        raise ConfigError(f"data folder {root}: none of its {len(files)} MIDI files could be read — "
-                          f"repair them with `python -m musicrnn.data repair SRC DST`")
+        raise ConfigError(unreadable_message(root, len(files), damaged))
     offsets = np.concatenate([[0], np.cumsum([len(a[0]) for a in arrays])]).astype(np.int64)
     cache = NoteCache(root, keep, offsets, *(np.concatenate([a[i] for a in arrays]) for i in range(4)),
                       damaged=damaged, path=path)
-    _save(cache, path)
+    try:
+        _save(cache, path)
+    except OSError as e:
+        raise cache_error(folder, e) from None
     if verbose:
         _report(cache, time.perf_counter() - t0)
     return cache
@@ -176,8 +187,7 @@ def _report(cache: NoteCache, seconds: float) -> None:
     msg = (f"musicrnn: parsed {len(cache.files)} files, {int(cache.offsets[-1]):,} notes in {seconds:.1f}s; "
            f"cache {cache.path}")
     if cache.damaged:
-        msg += (f"\nmusicrnn: skipped {len(cache.damaged)} damaged files (list: {damaged_report_path(cache.path)}); "
-                f"repair them with `python -m musicrnn.data repair {cache.root} DST`")
+        msg += "\n" + skipped_line(cache.root, cache.damaged, damaged_report_path(cache.path))
     print(msg, file=sys.stderr)
 
 
@@ -198,6 +208,11 @@ def _save(cache: NoteCache, path: Path) -> None:
 def _load(path: Path, root: Path, files: list[FileInfo]) -> NoteCache:
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(z["meta"].tobytes().decode())
-        arrays = {k: z[k] for k in ("offsets", "pitch", "start", "end", "velocity")}
-    keep = [FileInfo(**d) for d in meta["files"]]
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    problem = check_cache(arrays, meta, [f.path for f in files])
+    if problem:
+        raise ValueError(problem)
+    listed = {f.path: f for f in files}  # split and composer as the data folder says today
+    keep = [listed[d["path"]] for d in meta["files"]]
+    arrays = {k: arrays[k] for k in ("offsets", "pitch", "start", "end", "velocity")}
     return NoteCache(root, keep, damaged=[tuple(d) for d in meta["damaged"]], path=path, **arrays)
