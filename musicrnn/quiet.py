@@ -5,6 +5,7 @@
   GPU or TPU that exists is kept.
 - torch's deprecation warning about ``LeafSpec`` raised from inside Lightning (``_pytree``): a
   library-internal matter the user cannot act on.
+- jsonargparse's deprecation warnings about how LightningCLI calls it (Lightning's business).
 - LightningCLI's "args parameter is intended to run from within Python" warning: our CLIs *are*
   called from Python with ``args`` (tests, ``experiments``), which is what the warning is about.
 
@@ -38,4 +39,5 @@ def install() -> None:
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"lightning\.pytorch\.cli")
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
