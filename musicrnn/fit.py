@@ -4,7 +4,8 @@ A thin ``LightningCLI`` (run=False) so every knob is a typed constructor argumen
 or a dotted flag, ``--print_config`` shows the resolved config, and that config is saved beside the
 TensorBoard logs of each run.
 
-Checkpoints go to ``checkpoints/``: the best by val/loss, one every 5 epochs, and ``last.ckpt``,
+Checkpoints go to ``checkpoints/`` (``--checkpoint.dirpath``; one run per folder, see ``runlock``): the
+best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``,
 rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
 0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
 at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
