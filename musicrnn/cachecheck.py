@@ -97,7 +97,8 @@ def skipped_line(root: Path, damaged: list[tuple[str, str]], report: Path) -> st
     """The line printed whenever a cache with skipped files is used (built or loaded)."""
     kinds = Counter(_kind(r) for _, r in damaged)
     what = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-    line = f"musicrnn: skipped {len(damaged)} unreadable files ({what}; list: {report})"
+    files = "file it" if len(damaged) == 1 else "files it"
+    line = f"musicrnn: skipped {len(damaged)} {files} could not use ({what}; list: {report})"
     if _repairable([r for _, r in damaged]):
         line += f"; repair the line-ending-damaged ones with `{REPAIR} {root} DST`"
     return line

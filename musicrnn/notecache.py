@@ -149,7 +149,7 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
         try:
             cache = _load(path, root, files)
         except Exception as e:  # unreadable or unsound cache: rebuild rather than fail
-            print(f"musicrnn: ignoring unusable cache {path} ({e}); rebuilding", file=sys.stderr)
+            print(f"musicrnn: ignoring unreadable cache {path} ({e}); rebuilding", file=sys.stderr)
         else:
             if verbose and cache.damaged:
                 print(skipped_line(cache.root, cache.damaged, damaged_report_path(path)), file=sys.stderr)

@@ -362,7 +362,7 @@ def test_unsound_cache_is_rebuilt_with_one_line_saying_why(small_data, capsys, n
         np.savez(f, **mutate(arrays))
     stats, err = _stats(small_data, capsys)
     assert stats == good
-    unusable = [x for x in err if "ignoring unusable cache" in x]
+    unusable = [x for x in err if "ignoring unreadable cache" in x]
     assert len(unusable) == 1 and why in unusable[0] and "rebuilding" in unusable[0], err
     assert path.read_bytes() == original  # rebuilt to the same bytes
 
@@ -379,7 +379,7 @@ def test_load_checks_the_cache_against_the_files_it_is_given(small_data, capsys)
 def test_skipped_files_line_is_printed_on_a_cache_hit_too(small_data, capsys):
     for _ in range(2):  # build, then hit
         _, err = _stats(small_data, capsys)
-        skipped = [x for x in err if "skipped 1 unreadable files" in x]
+        skipped = [x for x in err if "skipped 1 file it could not use" in x]
         assert len(skipped) == 1 and "not MIDI" in skipped[0] and "repair" not in skipped[0], err
 
 
