@@ -257,7 +257,8 @@ def test_damaged_files_are_excluded_and_reported(tmp_path, capsys):
     cache = build_or_load(root, jobs=1, progress=False, cache_folder=tmp_path / "cache")
     assert len(cache.files) == 3 and sorted(p for p, _ in cache.damaged) == ["notes.mid", "set1/piece01.mid"]
     err = capsys.readouterr().err
-    assert "skipped 2 damaged files" in err and "repair" in err
+    assert "skipped 2 files it could not use" in err and "1 line-ending damage" in err and "1 not MIDI" in err
+    assert "repair" in err
     report = json.loads(damaged_report_path(cache.path).read_text())
     assert {r["file"] for r in report} == {"notes.mid", "set1/piece01.mid"}
     assert any("shorter" in r["reason"] for r in report) and all(r["reason"] for r in report)

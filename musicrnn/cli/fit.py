@@ -4,8 +4,8 @@ A thin ``LightningCLI`` (run=False) so every knob is a typed constructor argumen
 or a dotted flag, ``--print_config`` shows the resolved config, and that config is saved beside the
 TensorBoard logs of each run.
 
-Checkpoints go to ``checkpoints/``: the best by val/loss, one every 5 epochs, and ``last.ckpt``,
-rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
+Checkpoints go to ``checkpoints/`` (``--checkpoint.dirpath``; one run per folder, see ``musicrnn.runlock``):
+the best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``, rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
 0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
 at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
 mid-write leaves the previous complete file. ``--ckpt_path last`` resumes exactly where ``last.ckpt``
@@ -18,6 +18,7 @@ user error (unknown key, wrong type, missing or empty data folder, unusable chec
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -28,10 +29,13 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from musicrnn import runlock
 from musicrnn.data.datamodule import MaestroDataModule
 from musicrnn.errors import CheckpointError, ConfigError, cli_main
 from musicrnn.model.checkpoint import load_checkpoint_dict, training_state_dict
 from musicrnn.model.lightning import MusicModel
+from musicrnn.ranges import check_ranges
+from musicrnn.training import quiet
 from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, LastCheckpoint, NaNGuard
 from musicrnn.training.hparams import BestMetricHParams
 from musicrnn.training.samples import SampleLogger
@@ -67,8 +71,10 @@ class MusicCLI(LightningCLI):
         })
         parser.add_lightning_class_args(ModelCheckpoint, "periodic_checkpoint")
         parser.set_defaults({
-            "periodic_checkpoint.dirpath": "checkpoints", "periodic_checkpoint.every_n_epochs": 5,
+            # dirpath None = checkpoint.dirpath (see before_instantiate_classes); epoch004.ckpt, not epochepoch=004
+            "periodic_checkpoint.dirpath": None, "periodic_checkpoint.every_n_epochs": 5,
             "periodic_checkpoint.save_top_k": -1, "periodic_checkpoint.filename": "epoch{epoch:03d}",
+            "periodic_checkpoint.auto_insert_metric_name": False,
         })
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": "val/loss", "early_stopping.patience": 5,
@@ -81,10 +87,10 @@ class MusicCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         c = self.config
-        if c.checkpoint_every_minutes < 0:
-            raise ConfigError(f"--checkpoint_every_minutes must be >= 0, got {c.checkpoint_every_minutes}")
-        if c.checkpoint_every_n_steps is not None and c.checkpoint_every_n_steps < 1:
-            raise ConfigError(f"--checkpoint_every_n_steps must be >= 1, got {c.checkpoint_every_n_steps}")
+        check_ranges("", {k: c.get(k) for k in ("checkpoint_every_minutes", "checkpoint_every_n_steps",
+                                                "samples_every_n_epochs")})
+        if c.periodic_checkpoint.dirpath is None:  # the every-5-epochs files go beside the others
+            c.periodic_checkpoint.dirpath = c.checkpoint.dirpath or "checkpoints"
         _under_root(c)
         self.resume_from, self.resume_shapes = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
 
@@ -137,6 +143,9 @@ def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> tuple[str | Non
         path = os.path.join(dirpath or "checkpoints", "last.ckpt")
         if not os.path.exists(path):
             raise ConfigError(f"--ckpt_path last: {path} does not exist — train once without --ckpt_path first")
+    elif os.path.isdir(path):
+        raise ConfigError(f"--ckpt_path {path} is a folder — pass a checkpoint file in it, e.g. "
+                          f"{os.path.join(path, 'last.ckpt')}")
     elif not os.path.isfile(path):
         raise ConfigError(f"--ckpt_path {path}: no such checkpoint — pass a .ckpt written by musicrnn.fit")
     ckpt = load_checkpoint_dict(path)
@@ -182,6 +191,7 @@ def main(args: list[str] | None = None) -> MusicCLI:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)  # keep errors one line
+    quiet.install()  # no CPU-only banner, litlogger tip or library deprecation warnings
     try:
         cli = MusicCLI(MusicModel, MaestroDataModule, run=False, seed_everything_default=1234,
                        trainer_defaults=TRAINER_DEFAULTS, save_config_kwargs={"overwrite": True}, args=args,
@@ -197,14 +207,18 @@ def main(args: list[str] | None = None) -> MusicCLI:
         dm.prepare_data()
         dm.setup("fit")
     _check_matches(cli.resume_from, cli.resume_shapes, cli.model)
-    try:
-        cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
-        if cli.config.get("test"):
-            cli.trainer.test(cli.model, dm, ckpt_path="best", weights_only=True)
-    except MisconfigurationException as e:  # a trainer option that only fails once training starts
-        raise ConfigError(_one_line(str(e))) from None
-    except SIGTERMException as e:  # Lightning's own SIGTERM stop (DDP) exits 0: a killed run must not
-        raise SystemExit(e.code or 128 + signal.SIGTERM) from None
+    # one run per checkpoint folder (rank 0 holds it for the whole job): a second run is refused
+    lock = runlock.hold(cli.config.checkpoint.dirpath or "checkpoints") if cli.trainer.is_global_zero \
+        else contextlib.nullcontext()
+    with lock:
+        try:
+            cli.trainer.fit(cli.model, dm, ckpt_path=cli.resume_from, weights_only=True)
+            if cli.config.get("test"):
+                cli.trainer.test(cli.model, dm, ckpt_path="best", weights_only=True)
+        except MisconfigurationException as e:  # a trainer option that only fails once training starts
+            raise ConfigError(_one_line(str(e))) from None
+        except SIGTERMException as e:  # Lightning's own SIGTERM stop (DDP) exits 0: a killed run must not
+            raise SystemExit(e.code or 128 + signal.SIGTERM) from None
     return cli
 
 

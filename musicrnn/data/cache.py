@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from musicrnn.data.cachecheck import check_cache, empty_reason, skipped_line, unreadable_message
+from musicrnn.diskspace import cache_error
 from musicrnn.errors import ConfigError, MidiError
 from musicrnn.io_utils import atomic_write, cache_dir
 from musicrnn.midi.check import MIDI_SUFFIXES
@@ -119,7 +121,7 @@ def _parse(args: tuple[str, bool, bool]):
     except MidiError as e:
         return str(e)
     if len(n) == 0:
-        return f"{path}: no notes (drums only or empty)"
+        return empty_reason(path)  # drums only, or no notes at all
     return n.pitch, n.start, n.end, n.velocity, fallback
 
 
@@ -141,13 +143,20 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
     """
     root = resolve_root(root)
     files = list_files(root, seed)
-    folder = Path(cache_folder) if cache_folder else cache_dir() / "notes"
+    try:
+        folder = Path(cache_folder) if cache_folder else cache_dir() / "notes"
+    except OSError as e:  # $MUSICRNN_CACHE cannot be created
+        raise cache_error(e.filename or os.environ.get("MUSICRNN_CACHE", "~/.cache/musicrnn"), e) from None
     path = folder / f"notes-{_key(root, files, sustain)}.npz"
     if path.exists():
         try:
-            return _load(path, root)
-        except Exception as e:  # unreadable cache: rebuild rather than fail
+            cache = _load(path, root, files)
+        except Exception as e:  # unreadable or unsound cache: rebuild rather than fail
             print(f"musicrnn: ignoring unreadable cache {path} ({e}); rebuilding", file=sys.stderr)
+        else:
+            if verbose and cache.damaged:
+                print(skipped_line(cache.root, cache.damaged, damaged_report_path(path)), file=sys.stderr)
+            return cache
     t0 = time.perf_counter()
     jobs = jobs or min(len(files), os.cpu_count() or 1)
     work = [(str(root / f.path), sustain, fast) for f in files]
@@ -166,12 +175,14 @@ def build_or_load(root: str | os.PathLike | None = None, sustain: bool = False, 
             if r[4] and fast:
                 fallbacks.append((f.path, r[4]))
     if not keep:
-        raise ConfigError(f"data folder {root}: none of its {len(files)} MIDI files could be read — "
-                          f"repair them with `python -m musicrnn.data repair SRC DST`")
+        raise ConfigError(unreadable_message(root, len(files), damaged))
     offsets = np.concatenate([[0], np.cumsum([len(a[0]) for a in arrays])]).astype(np.int64)
     cache = NoteCache(root, keep, offsets, *(np.concatenate([a[i] for a in arrays]) for i in range(4)),
                       damaged=damaged, path=path, fallbacks=fallbacks)
-    _save(cache, path)
+    try:
+        _save(cache, path)
+    except OSError as e:
+        raise cache_error(folder, e) from None
     if verbose:
         _report(cache, time.perf_counter() - t0)
     return cache
@@ -183,8 +194,7 @@ def _report(cache: NoteCache, seconds: float) -> None:
     if cache.fallbacks:
         msg += f" ({len(cache.fallbacks)} files read by pretty_midi: {cache.fallbacks[0][1]}, ...)"
     if cache.damaged:
-        msg += (f"\nmusicrnn: skipped {len(cache.damaged)} damaged files (list: {damaged_report_path(cache.path)}); "
-                f"repair them with `python -m musicrnn.data repair {cache.root} DST`")
+        msg += "\n" + skipped_line(cache.root, cache.damaged, damaged_report_path(cache.path))
     print(msg, file=sys.stderr)
 
 
@@ -202,10 +212,15 @@ def _save(cache: NoteCache, path: Path) -> None:
                  velocity=cache.velocity, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
 
-def _load(path: Path, root: Path) -> NoteCache:
-    """The cache at ``path`` (its key already matched the file list, so its own list is that list)."""
+def _load(path: Path, root: Path, files: list[FileInfo]) -> NoteCache:
+    """The cache at ``path``, checked against ``files`` (the data folder's list its key matched)."""
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(z["meta"].tobytes().decode())
-        arrays = {k: z[k] for k in ("offsets", "pitch", "start", "end", "velocity")}
-    keep = [FileInfo(**d) for d in meta["files"]]
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    problem = check_cache(arrays, meta, [f.path for f in files])
+    if problem:
+        raise ValueError(problem)
+    listed = {f.path: f for f in files}  # split and composer as the data folder says today
+    keep = [listed[d["path"]] for d in meta["files"]]
+    arrays = {k: arrays[k] for k in ("offsets", "pitch", "start", "end", "velocity")}
     return NoteCache(root, keep, damaged=[tuple(d) for d in meta["damaged"]], path=path, **arrays)

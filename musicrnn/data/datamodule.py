@@ -21,6 +21,7 @@ from musicrnn.data.pieces import PieceChunks
 from musicrnn.data.resumable import ResumableLoader
 from musicrnn.errors import ConfigError
 from musicrnn.notes import PIANO_HIGH, PIANO_LOW
+from musicrnn.ranges import check_ranges
 
 REGIMES = ("windows", "pieces")
 
@@ -109,12 +110,7 @@ class MaestroDataModule(L.LightningDataModule):
         super().__init__()
         if regime not in REGIMES:
             raise ConfigError(f"data.regime must be one of {REGIMES}, got {regime!r}")
-        if val_window_length is not None and val_window_length < 1:
-            raise ConfigError(f"data.val_window_length must be >= 1, got {val_window_length}")
-        if seq_length < 1:
-            raise ConfigError(f"data.seq_length must be >= 1, got {seq_length}")
-        if stride < 1:
-            raise ConfigError(f"data.stride must be >= 1, got {stride}")
+        check_ranges("data", locals())  # every numeric option, before anything is read or written
         self.save_hyperparameters()
         self.root = resolve_root(root)
         # The composer vocabulary is known before parsing so the model can be built first.
@@ -126,7 +122,7 @@ class MaestroDataModule(L.LightningDataModule):
     def _cache(self, progress: bool) -> NoteCache:
         h = self.hparams
         return build_or_load(self.root, sustain=h.sustain, jobs=h.jobs, progress=progress,
-                             cache_folder=h.cache_dir, seed=h.seed)
+                             cache_folder=h.cache_dir, seed=h.seed, verbose=progress)  # report once
 
     def prepare_data(self) -> None:  # rank 0 only: parse once, write the cache
         self._cache(progress=True)

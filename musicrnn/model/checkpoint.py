@@ -100,6 +100,9 @@ def load_network(path, map_location="cpu"):
     from musicrnn.model.network import MusicNet, build_core
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder, not a checkpoint — pass --ckpt {os.path.join(path, 'last.ckpt')} "
+                              f"(or another .ckpt in it)")
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint — pass --ckpt PATH to a .ckpt written by musicrnn.fit "
                               f"(e.g. checkpoints/last.ckpt)")

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from musicrnn.ranges import check_ranges
+
 
 class Net(nn.Module):
     """Base class: records its init args so a checkpoint can rebuild it without the config."""
@@ -64,6 +66,7 @@ class Net(nn.Module):
         sig = inspect.signature(type(self).__init__)
         self.init_args = {k: list(args[k]) if isinstance(args[k], (list, tuple)) else args[k]
                           for k in sig.parameters if k not in ("self", "input_size")}  # copies, plain types
+        check_ranges("model.net.init_args", self.init_args)
 
     def config(self) -> dict:
         """{'class_path': ..., 'init_args': ...}: what ``build_net`` needs to rebuild this core."""

@@ -20,6 +20,7 @@ from musicrnn.errors import ConfigError
 from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, training_state_dict
 from musicrnn.model.cores import LSTMNet, Net
 from musicrnn.model.network import MusicNet
+from musicrnn.ranges import check_ranges
 
 SCHEDULERS = ("plateau", "exponential", "none")
 
@@ -70,6 +71,7 @@ class MusicModel(L.LightningModule):
                  weight_decay: float = 0.0, scheduler: str = "plateau", plateau_factor: float = 0.5,
                  plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None):
         super().__init__()
+        check_ranges("model", locals())  # every numeric option, before anything is built
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"model.scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
         if loss_on not in ("last", "all"):

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import glob
 import io
 import os
 import signal
@@ -29,8 +28,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 
 from musicrnn.data.resumable import rng_state, set_rng_state
+from musicrnn.diskspace import check_room, save_error
 from musicrnn.errors import MusicRNNError
 from musicrnn.io_utils import atomic_write
+from musicrnn.runlock import stale_temps
 
 
 
@@ -49,11 +50,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         data = buf.getbuffer()
         self.saves += 1
         folder = os.path.dirname(os.path.abspath(path))
-        for stale in glob.glob(os.path.join(folder, f".{glob.escape(os.path.basename(path))}.*.tmp")):
-            with _suppress_os():  # left by a run killed mid-write; never a *.ckpt
+        for stale in stale_temps(path):  # ours, or left by a run killed mid-write; never a live run's
+            with _suppress_os():
                 os.unlink(stale)
-        with atomic_write(path) as f:
-            self.write(f, data)
+        check_room(folder, path, len(data))
+        try:
+            with atomic_write(path) as f:
+                self.write(f, data)
+        except OSError as e:
+            raise save_error(folder, path, len(data), e) from None
         with _suppress_os():  # make the rename itself durable
             fd = os.open(folder, os.O_RDONLY)
             try:
