@@ -37,6 +37,7 @@ def fitted(tmp_path_factory) -> Path:
                     "--trainer.enable_progress_bar", "false"),
             cwd=work, cache=work / "cache")
     assert r.returncode == 0, r.stderr[-3000:]
+    (work / "stderr.txt").write_text(r.stderr)
     return work
 
 
@@ -70,6 +71,34 @@ def test_fit_logs_metrics_to_tensorboard(fitted):
     assert "samples/piano_roll" in acc.Tags()["images"], acc.Tags()["images"]
     acc_value = acc.Scalars("val/pitch_acc")[-1].value
     assert 0.0 <= acc_value <= acc.Scalars("val/pitch_top5")[-1].value <= 1.0
+
+
+@pytest.mark.slow
+def test_fit_from_a_fresh_clone_does_not_warn_about_the_checkpoint_folder(fitted):
+    assert "exists and is not empty" not in (fitted / "stderr.txt").read_text()
+
+
+@pytest.mark.slow
+def test_hp_metric_is_the_best_val_pitch_ce(fitted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(sorted((fitted / "logs" / "musicrnn").glob("version_*"))[0]))
+    acc.Reload()
+    best = min(e.value for e in acc.Scalars("val/pitch_ce"))
+    hp = [e.value for e in acc.Scalars("hp_metric")]
+    assert hp[-1] == pytest.approx(best) and -1.0 not in hp  # a real metric, never the -1 placeholder
+
+
+@pytest.mark.slow
+def test_default_root_dir_moves_checkpoints_and_logs(tmp_path):
+    r = run(fit_cmd("--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+                    "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
+                    "--samples_every_n_epochs", "0", "--trainer.default_root_dir", "out"),
+            cwd=tmp_path, cache=tmp_path / "cache")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "out" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "out" / "logs" / "musicrnn" / "version_0" / "config.yaml").is_file()
+    assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "logs").exists()
 
 
 def test_print_config(tmp_path):
