@@ -26,7 +26,7 @@ TINY = ["--model.net.init_args.hidden_size", "8", "--data.train_windows_per_epoc
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.logger", "false"]
 BEST_KEY = "ModelCheckpoint{'monitor': 'val/loss'"
-# whole pieces: 16 streams x 128 notes of the 6 training files = 14 batches per epoch, 2 epochs
+# whole pieces: 16 streams x 128 notes of the 6 training files = 9 batches per epoch, 2 epochs
 PIECES = ["--data.regime", "pieces", "--data.seq_length", "128", "--data.batch_size", "16",
           "--model.loss_on", "all", "--data.val_window_length", "25"]
 
@@ -100,12 +100,12 @@ def test_pieces_regime_kill_mid_epoch_then_resume_matches_uninterrupted(tmp_path
     r = _fit(whole, *PIECES)
     assert r.returncode == 0, r.stderr[-2000:]
     want = _load(whole / "checkpoints" / "last.ckpt")
-    assert want["global_step"] == 28 and want["musicrnn_carry"] is not None
+    assert want["global_step"] == 18 and want["musicrnn_carry"] is not None
     run = tmp_path / "killed"
-    r = _fit(run, *PIECES, env={ENV_KILL_AT_STEP: "20"})  # epoch 1, batch 6; last.ckpt of step 18
+    r = _fit(run, *PIECES, env={ENV_KILL_AT_STEP: "14"})  # epoch 1, batch 5; last.ckpt of step 12
     assert r.returncode == -9, r.stderr[-2000:]
     saved = _load(run / "checkpoints" / "last.ckpt")
-    assert saved["global_step"] == 18 and saved["musicrnn_carry"] is not None  # the carried LSTM state
+    assert saved["global_step"] == 12 and saved["musicrnn_carry"] is not None  # the carried LSTM state
     r = _fit(run, *PIECES, "--ckpt_path", "last")
     assert r.returncode == 0, r.stderr[-2000:]
     _same_final_state(want, _load(run / "checkpoints" / "last.ckpt"))
