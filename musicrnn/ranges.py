@@ -47,7 +47,7 @@ RANGES: dict[str, Rule] = {
     "model.duration_max": POSITIVE,
     "model.pitch_embedding": NON_NEGATIVE,
     "model.composer_dim": NON_NEGATIVE,
-    "model.composer_dropout": _unit(),
+    "model.composer_dropout": _unit(high_open=False),  # 1 = always "unknown composer"
     "model.lr": POSITIVE,
     "model.weight_decay": NON_NEGATIVE,
     "model.plateau_factor": _unit(low_open=True),

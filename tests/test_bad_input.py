@@ -236,7 +236,7 @@ def test_datamodule_skips_damaged_files_and_trains(tmp_path, capsys):
                            cache_dir=str(tmp_path / "cache"), jobs=1)
     dm.prepare_data()
     err = capsys.readouterr().err
-    assert "skipped" in err and "damaged files" in err
+    assert "skipped" in err and "could not use" in err and "line-ending damage" in err
     cache = build_or_load(root, cache_folder=tmp_path / "cache", jobs=1, progress=False, verbose=False)
     report = json.loads(damaged_report_path(cache.path).read_text())
     assert {Path(r["file"]).stem for r in report} >= {n for n, (_, e) in CASES.items() if e == "error"}

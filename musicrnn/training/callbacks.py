@@ -23,7 +23,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -85,9 +85,13 @@ class StopRequested(SystemExit):
     """SIGTERM or Ctrl-C during ``fit``: raised once last.ckpt is written; exits 128 + the signal number."""
 
 
-class LastCheckpoint(Callback):
+class LastCheckpoint(Checkpoint):
     """Writes only ``dirpath/last.ckpt``: after every validation / epoch, every ``every_n_steps``
     optimizer steps and every ``every_minutes`` minutes of training (whichever comes first).
+
+    A ``Checkpoint`` (Lightning's public base class) so Lightning runs its epoch-end hook with the other
+    checkpoint callbacks, after the LightningModule's and after the best-model ModelCheckpoint (it is
+    last in the list): the best score it records is then already in last.ckpt.
 
     SIGTERM and the first Ctrl-C ask the run to stop: at the end of the current step (or validation)
     last.ckpt is written and the run exits with 128 + the signal number (143, 130); a second Ctrl-C

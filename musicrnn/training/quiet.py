@@ -41,3 +41,6 @@ def install() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"lightning\.pytorch\.cli")
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
+    # our checkpoint folder holds last.ckpt and the run lock by design, and the lock already refuses a
+    # second run in it: Lightning's "folder not empty" warning has nothing left to warn about
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
