@@ -212,13 +212,13 @@ class Generator:
         """raw (B, 4) -> (values (B, 4) float64 pitch/start/end/velocity, row fed back (B, 4) float32)."""
         r = torch.nan_to_num(raw.double(), nan=0.0).clamp_(self._lo, self._hi)  # (B, 4)
         r = torch.where(self._int_cols, r.round(), r)  # integer pitch and velocity
-        values = r.clone()
-        values[:, 1] += self.clock  # start: float64 absolute times, exactly as Notes stores them
-        values[:, 2] += values[:, 1]  # end = start + duration
-        row = r.clone()
-        row[:, 1] = values[:, 1] - self.clock  # what Notes.features computes from the stored times
-        row[:, 2] = values[:, 2] - values[:, 1]
-        self.clock = values[:, 1]
+        pitch, step, duration, velocity = r.unbind(1)
+        start = self.clock + step  # float64 absolute times, exactly as Notes stores them
+        end = start + duration
+        values = torch.stack([pitch, start, end, velocity], 1)
+        # fed back: what Notes.features computes from the stored times
+        row = torch.stack([pitch, start - self.clock, end - start, velocity], 1)
+        self.clock = start
         return values, row.float()
 
 
