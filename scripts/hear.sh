@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hear the pretrained model: install (scripts/setup.sh, skipped when nothing changed), then generate
-# 400 notes with the model that ships in the package to samples/pretrained.mid, and render
+# 400 notes with the model that ships in the package to outputs/samples/pretrained.mid, and render
 # samples/pretrained.wav with FluidSynth when it is installed (`apt install fluidsynth fluid-soundfont-gm`).
 # Extra arguments go to `python -m musicrnn.sample` (e.g. --temperature 0.9 --seed 3 --png).
 set -euo pipefail
@@ -10,4 +10,4 @@ WAV=()
 if command -v fluidsynth >/dev/null 2>&1; then WAV=(--wav); else
   echo "hear: FluidSynth not found: writing MIDI only (apt install fluidsynth fluid-soundfont-gm for a WAV)" >&2
 fi
-exec python -m musicrnn.sample --num-notes 400 --out samples/pretrained.mid "${WAV[@]}" "$@"
+exec python -m musicrnn.sample --num-notes 400 --out outputs/samples/pretrained.mid "${WAV[@]}" "$@"
