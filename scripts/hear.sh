@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hear the pretrained model: install (scripts/setup.sh, skipped when nothing changed), then generate
 # 400 notes with the model that ships in the package to outputs/samples/pretrained.mid, and render
-# samples/pretrained.wav with FluidSynth when it is installed (`apt install fluidsynth fluid-soundfont-gm`).
+# outputs/samples/pretrained.wav with FluidSynth when it is installed (`apt install fluidsynth fluid-soundfont-gm`).
 # Extra arguments go to `python -m musicrnn.sample` (e.g. --temperature 0.9 --seed 3 --png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
