@@ -20,7 +20,7 @@ def write_gallery(ckpt: str | None, out_dir: Path, *, data_root: str | None = No
     from musicrnn.model.checkpoint import find_checkpoint, load_network
     from musicrnn.render import save_piano_rolls
     from musicrnn.sampling.generator import generate, place_after
-    from musicrnn.sampling.primes import real_excerpts
+    from musicrnn.sampling.primes import from_zero, real_excerpts
 
     path = find_checkpoint(ckpt)
     net = load_network(path)
@@ -37,7 +37,7 @@ def write_gallery(ckpt: str | None, out_dir: Path, *, data_root: str | None = No
         (gen,) = generate(net, prime, num_notes, temperature=temperature, top_p=top_p, seed=seed + k)
         place_after(prime, gen).to_midi(out_dir / f"sample_{k}.mid")
         _continue(prime, real).to_midi(out_dir / f"real_{k}.mid")
-        save_piano_rolls([gen, _from_zero(real)], out_dir / f"roll_{k}.png",
+        save_piano_rolls([gen, from_zero(real)], out_dir / f"roll_{k}.png",
                          [f"prime {k}: generated ({settings})", f"prime {k}: real continuation"])
         lines += [f"## Prime {k}", "", f"[sample_{k}.mid](sample_{k}.mid) · [real_{k}.mid](real_{k}.mid)", "",
                   f"![prime {k}](roll_{k}.png)", ""]
@@ -46,14 +46,11 @@ def write_gallery(ckpt: str | None, out_dir: Path, *, data_root: str | None = No
     return out_dir / "gallery.md"
 
 
-def _from_zero(notes):
-    return notes.shifted(-float(notes.start[0]))
-
-
 def _continue(prime, real):
     """prime + the real continuation, at its original distance from the prime."""
     from musicrnn.notes import Notes
+    from musicrnn.sampling.primes import from_zero
 
     both = Notes(np.concatenate([prime.pitch, real.pitch]), np.concatenate([prime.start, real.start]),
                  np.concatenate([prime.end, real.end]), np.concatenate([prime.velocity, real.velocity]))
-    return both.shifted(-float(both.start[0]))
+    return from_zero(both)

@@ -64,7 +64,6 @@ class PieceChunks(IterableDataset):
         pitch = features[:, 0] if len(features) else np.zeros(0, np.float32)
         self.low = np.array([pitch[a:b].min() if b > a else 60 for a, b in zip(self.offsets, self.offsets[1:])])
         self.high = np.array([pitch[a:b].max() if b > a else 60 for a, b in zip(self.offsets, self.offsets[1:])])
-        self.seed = 0  # set per epoch by __iter__ (from torch's RNG, so a resumed epoch replays it)
 
     @property
     def total_chunks(self) -> int:
@@ -142,7 +141,6 @@ class PieceChunks(IterableDataset):
             seed, worker, workers = int(torch.randint(0, 2**62, ())), 0, 1
         else:  # every worker rebuilds the same plan from the loader's base seed
             seed, worker, workers = info.seed - info.id, info.id, info.num_workers
-        self.seed = seed
         if self.train:
             streams = self._train_plan(np.random.default_rng(seed), world)
         else:
@@ -153,14 +151,16 @@ class PieceChunks(IterableDataset):
             yield self.batch(mine, k)
 
 
-def mask_state(state, keep: torch.Tensor):
-    """Zero the rows of a recurrent state where ``keep`` is False and detach it (truncated BPTT).
+def mask_state(state, keep: torch.Tensor | None = None):
+    """Detach a recurrent state (truncated BPTT) and zero its rows where ``keep`` is False.
 
     ``state`` is any nesting of tuples/lists of tensors with the batch on dim 1 (the LSTM layout
-    (layers, B, H)); ``keep`` is (B,) bool.
+    (layers, B, H)); ``keep`` is (B,) bool, None = keep every row (detach only).
     """
     if state is None:
         return None
     if torch.is_tensor(state):
+        if keep is None:
+            return state.detach()
         return state.detach() * keep.view(1, -1, *([1] * (state.dim() - 2))).to(state.dtype)
     return type(state)(mask_state(s, keep) for s in state)

@@ -134,7 +134,7 @@ class MusicModel(L.LightningModule):
                 state = mask_state(carry, ~reset)
         out, state = self(window[:, :-1], composer, state)
         if pieces and self.network.core.steppable:
-            self._carry[stage] = mask_state(state, torch.ones_like(batch[2]))  # detached
+            self._carry[stage] = mask_state(state)  # detached
         if self.hparams.loss_on == "last" and not pieces:
             out = {k: v[:, -1] for k, v in out.items()}
             target = window[:, -1]  # (B, 4)

@@ -45,7 +45,7 @@ def ngram_floor(root, window: int = 50, val_windows: int | None = 6400, orders=(
     rows = []
     for n in orders:
         model = PitchNgram(n).fit(train)
-        ctx_w, tgt_w = window_targets(val_pitch, None, starts, window, max(n - 1, 1))
+        ctx_w, tgt_w = window_targets(val_pitch, starts, window, max(n - 1, 1))
         ctx_p, tgt_p = piece_targets(val, max(n - 1, 1))
         rows.append({"name": f"pitch {n}-gram", "order": n,
                      "val": {"pitch_ce": model.cross_entropy(ctx_w, tgt_w)},

@@ -85,7 +85,7 @@ class PitchNgram:
         return float(-np.log(self.prob(contexts, targets)).mean())
 
 
-def window_targets(pitch: np.ndarray, offsets: np.ndarray, starts: np.ndarray, window: int,
+def window_targets(pitch: np.ndarray, starts: np.ndarray, window: int,
                    context: int) -> tuple[np.ndarray, np.ndarray]:
     """Targets of windowed validation (the note after ``window`` notes starting at each of ``starts``)
     and their ``context`` previous pitches, from concatenated files (windows never cross files)."""

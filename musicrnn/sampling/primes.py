@@ -10,7 +10,8 @@ from musicrnn.errors import ConfigError, MidiError
 from musicrnn.notes import Notes
 
 
-def _from_zero(notes: Notes) -> Notes:
+def from_zero(notes: Notes) -> Notes:
+    """The notes shifted so the first starts at 0 s."""
     return notes.shifted(-float(notes.start[0])) if len(notes) else notes
 
 
@@ -26,7 +27,7 @@ def prime_from_midi(path: str | Path, seq_length: int, *, at: str = "end", susta
     if len(notes) < seq_length:
         raise MidiError(f"{path}: has {len(notes)} notes (drums excluded) but the model needs a prime of "
                         f"{seq_length} — use a longer MIDI file or --prime-split validation")
-    return _from_zero(notes[-seq_length:] if at == "end" else notes[:seq_length])
+    return from_zero(notes[-seq_length:] if at == "end" else notes[:seq_length])
 
 
 @dataclass
@@ -60,7 +61,7 @@ def pick_window(root: str | Path | None = None, split: str = "validation", seed:
     k = ok[int(rng.integers(len(ok)))]
     first = int(rng.integers(counts[k] - seq_length + 1))
     notes = cache.notes(k)[first:first + seq_length]
-    return PrimeWindow(_from_zero(notes), cache.files[k].path, cache.files[k].composer, first)
+    return PrimeWindow(from_zero(notes), cache.files[k].path, cache.files[k].composer, first)
 
 
 def prime_from_dataset(root: str | Path | None = None, split: str = "validation", seed: int | None = 0,
