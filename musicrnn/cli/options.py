@@ -18,7 +18,8 @@ def add_prime_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prime", default=None, help="MIDI file whose notes start the generation")
     src.add_argument("--prime-split", default=None, choices=("train", "validation", "test"),
-                     help="prime with a random window of this dataset split (default: validation)")
+                     help="prime with a random window of a file of this dataset split (default: a file of any "
+                          "split, drawn with --seed)")
     p.add_argument("--prime-at", default="end", choices=("start", "end"),
                    help="with --prime: use the file's first or last notes (default: end)")
     p.add_argument("--data-root", default=None, help="dataset folder for --prime-split (default: "
@@ -29,10 +30,11 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     """--temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
     # defaults: the best measured settings of the pretrained model (README "The pretrained model")
     p.add_argument("--temperature", type=float, default=0.9, help="pitch softmax temperature; 0 = greedy")
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-k", type=int, default=None, help="keep only the k likeliest pitches (none: off)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling: keep the smallest set of "
                                                               "pitches with this much probability (1 = off)")
-    p.add_argument("--seed", type=int, default=None, help="same seed, same notes (default: random, printed)")
+    p.add_argument("--seed", type=int, default=None, help="one seed for the prime window and the sampling: same "
+                                                          "seed, same notes (default: random, printed)")
     p.add_argument("--composer", default=None, help="composer name for composer-conditioned models "
                                                     "(default: the prime window's composer, else unknown)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
@@ -46,11 +48,15 @@ def add_threads_arg(p: argparse.ArgumentParser) -> None:
 
 
 def set_threads(n: int) -> None:
-    """``torch.set_num_threads(n)``; ConfigError for n < 1."""
+    """``torch.set_num_threads(n)``; ConfigError for n < 1 or more threads than the machine has CPUs
+    (more only oversubscribes the cores, and each thread reserves a stack)."""
+    import os
+
     from musicrnn.errors import ConfigError
 
-    if n < 1:
-        raise ConfigError(f"--threads must be >= 1, got {n}")
+    cpus = os.cpu_count() or 1
+    if not 1 <= n <= cpus:
+        raise ConfigError(f"--threads must be in [1, {cpus}] (this machine's CPUs), got {n} — pass --threads 1")
     import torch
 
     torch.set_num_threads(n)
@@ -70,18 +76,38 @@ def load_checkpoint_net(ckpt_arg: str | None, device):
     return ckpt, net
 
 
+SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes an unsigned 64-bit seed; numpy takes those too
+
+
+def run_seed(a: argparse.Namespace, info: list[str]) -> int:
+    """The one seed of a run: ``--seed``, else one drawn from the OS, stored in ``a.seed`` and said in
+    ``info``, so the prime window and the sampling both use the seed that is printed."""
+    import os
+
+    from musicrnn.errors import ConfigError
+
+    if a.seed is None:
+        a.seed = int.from_bytes(os.urandom(4), "little")
+        info.append(f"seed {a.seed} (pass --seed {a.seed} to repeat)")
+    elif not 0 <= a.seed < SEED_LIMIT:
+        raise ConfigError(f"--seed must be in [0, 2**64), got {a.seed} — pass e.g. --seed 0")
+    return a.seed
+
+
 def choose_prime(a: argparse.Namespace, net, info: list[str]):
     """The prime from --prime / --prime-split (see add_prime_args) -> (Notes, composer); says what it used
-    in ``info``. Without --composer, a dataset window's composer is used when the network knows it."""
+    in ``info``. Without --composer, a dataset window's composer is used when the network knows it.
+    The window (a file of any split unless --prime-split) is drawn with ``run_seed(a)``."""
     from musicrnn.sampling.primes import pick_window, prime_from_midi
 
+    run_seed(a, info)
     L = net.seq_length
     composer = a.composer
     if a.prime:
         prime = prime_from_midi(a.prime, L, at=a.prime_at)
         info.append(f"prime: {a.prime_at} {L} notes of {a.prime}")
     else:
-        w = pick_window(a.data_root, a.prime_split or "validation", a.seed, L, progress=sys.stderr.isatty())
+        w = pick_window(a.data_root, a.prime_split, a.seed, L, progress=sys.stderr.isatty())
         prime = w.notes
         info.append(f"prime: notes {w.first_note}..{w.first_note + L - 1} of {w.file} ({w.composer})")
         if composer is None and w.composer in net.composers:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from musicrnn.cli.options import (add_checkpoint_arg, add_prime_args, add_sampling_args, choose_prime,
-                                  load_checkpoint_net, set_threads)
+                                  load_checkpoint_net, run_seed, set_threads)
 from musicrnn.errors import ConfigError, MusicRNNError, cli_main
 
 
@@ -25,15 +25,26 @@ def output_paths(out: Path, num_samples: int) -> list[Path]:
     return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(num_samples)]
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default, unless its help already says it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m musicrnn.sample", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m musicrnn.sample", description=__doc__.split("\n")[0],
+                                formatter_class=_DefaultsHelp)
     add_checkpoint_arg(p)
     add_prime_args(p)
-    p.add_argument("--num-notes", type=int, default=200)
+    p.add_argument("--num-notes", type=int, default=200, help="notes generated after the prime, per sample")
     add_sampling_args(p)
     p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
     p.add_argument("--out", default="outputs/samples/out.mid",
-                   help="output MIDI (out_0.mid ... with --num-samples; default: outputs/, which git ignores)")
+                   help="output MIDI (out_0.mid ... with --num-samples; outputs/ is ignored by git)")
     p.add_argument("--include-prime", action="store_true", help="write the prime before the continuation")
     p.add_argument("--wav", action="store_true", help="also render a WAV with FluidSynth")
     p.add_argument("--png", action="store_true", help="also save a piano-roll PNG")
@@ -118,16 +129,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
     render = _check_render(a)
 
     from musicrnn.sampling import generator as G
+    from musicrnn.sampling.budget import check_memory
 
     set_threads(a.threads)
     device = G.resolve_device(a.device)
     ckpt, net = load_checkpoint_net(a.ckpt, device)
     info = [f"using checkpoint {ckpt}"] if a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt else []  # printed once all input is valid
+    check_memory(net, a.num_samples, a.num_notes + int(a.include_prime) * net.seq_length)  # before allocating
+    run_seed(a, info)  # one seed for the prime window and the sampling, printed when drawn
     prime, composer = choose_prime(a, net, info)
     gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
     gen.start(prime, a.num_samples)
-    if a.seed is None:
-        info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
     if info:
         print("\n".join(info), file=sys.stderr)
     paths = output_paths(out, a.num_samples)

@@ -90,6 +90,26 @@ def find_checkpoint(path: str | os.PathLike | None) -> Path:
     return alt if alt.is_file() else p
 
 
+def check_stored_shapes(build, state: dict, path) -> None:
+    """CheckpointError unless the network ``build()`` makes has exactly the tensors of ``state``, shape
+    for shape. ``build`` runs on torch's meta device, which allocates nothing, so a small crafted file
+    whose recorded sizes claim a huge network (``hidden_size`` 12000 over tiny tensors) is refused
+    before that network would take gigabytes; the stored tensors themselves are already in memory."""
+    import torch
+
+    with torch.device("meta"):
+        claimed = build().state_dict()
+    missing = [k for k in claimed if k not in state]
+    extra = [k for k in state if k not in claimed]
+    wrong = [k for k in claimed if k in state and tuple(claimed[k].shape) != tuple(getattr(state[k], "shape", ()))]
+    if missing or extra or wrong:
+        what = (f"{wrong[0]} is stored as {tuple(getattr(state[wrong[0]], 'shape', ()))} but the recorded "
+                f"model needs {tuple(claimed[wrong[0]].shape)}" if wrong else
+                f"missing {missing[0]}" if missing else f"unexpected {extra[0]}")
+        raise CheckpointError(f"{path}: weights do not match the recorded model ({what}) — the checkpoint is "
+                              f"damaged or from another version")
+
+
 def load_network(path, map_location="cpu"):
     """Rebuild the trained ``MusicNet`` from a checkpoint alone (no config, no data), weights only, in
     eval mode. Also sets ``.recorded_hparams`` (every hyperparameter of the training run) and
@@ -112,7 +132,11 @@ def load_network(path, map_location="cpu"):
     recorded = {k: v for k, v in (info.get("hparams") or {}).items() if not k.startswith("_")}
     names = MusicNet.hparam_names()
     try:
-        net = MusicNet(lambda d: build_core(info["net"], d), **{k: v for k, v in recorded.items() if k in names})
+        def build():
+            return MusicNet(lambda d: build_core(info["net"], d), **{k: v for k, v in recorded.items() if k in names})
+
+        check_stored_shapes(build, state, path)  # before the real network takes any memory
+        net = build()
         net.load_state_dict(state, strict=True)
     except (TypeError, RuntimeError, KeyError, ValueError) as e:
         raise CheckpointError(f"{path}: weights do not match the recorded model "

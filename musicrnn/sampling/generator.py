@@ -41,6 +41,7 @@ import torch
 
 from musicrnn.errors import ConfigError, MidiError
 from musicrnn.notes import Notes
+from musicrnn.sampling.budget import check_memory
 
 MIN_DURATION = 0.01  # seconds: shortest note written (a 0 s note does not sound and is dropped)
 MAX_SECONDS = 30.0  # cap for one step or duration
@@ -232,6 +233,7 @@ def generate(net, prime: Notes, num_notes: int, *, num_samples: int = 1, tempera
     """
     if num_notes < 1:
         raise ConfigError(f"num_notes must be >= 1, got {num_notes}")
+    check_memory(net, num_samples, num_notes)
     gen = Generator(net, temperature, top_k, top_p, seed, device, composer, mode, context)
     gen.start(prime, num_samples)
     return generate_with(gen, num_notes, progress=progress)

@@ -40,23 +40,24 @@ class PrimeWindow:
     first_note: int
 
 
-def pick_window(root: str | Path | None = None, split: str = "validation", seed: int | None = 0,
+def pick_window(root: str | Path | None = None, split: str | None = "validation", seed: int | None = 0,
                 seq_length: int = 25, *, sustain: bool = False, cache_dir: str | Path | None = None,
                 progress: bool = False) -> PrimeWindow:
-    """A random ``seq_length``-note window of one file of ``split`` (via the note cache), seeded.
+    """A random ``seq_length``-note window of one file of ``split`` (None: of every split; via the note
+    cache), seeded: the file is drawn uniformly, then the window's first note.
 
     The first call on a dataset parses it into the note cache (minutes for full MAESTRO; ``progress``).
     """
     from musicrnn.data.cache import SPLITS, build_or_load
 
-    if split not in SPLITS:
+    if split is not None and split not in SPLITS:
         raise ConfigError(f"--prime-split must be one of {SPLITS}, got {split!r}")
     cache = build_or_load(root, sustain=sustain, progress=progress, cache_folder=cache_dir)
     counts = np.diff(cache.offsets)
-    ok = [k for k, f in enumerate(cache.files) if f.split == split and counts[k] >= seq_length]
+    ok = [k for k, f in enumerate(cache.files) if split in (None, f.split) and counts[k] >= seq_length]
     if not ok:
-        raise ConfigError(f"{cache.root}: no {split} file has {seq_length} notes — use another --prime-split "
-                          f"or --data-root")
+        raise ConfigError(f"{cache.root}: no {split or 'dataset'} file has {seq_length} notes — use another "
+                          f"--prime-split or --data-root")
     rng = np.random.default_rng(seed)
     k = ok[int(rng.integers(len(ok)))]
     first = int(rng.integers(counts[k] - seq_length + 1))
