@@ -31,22 +31,30 @@ def _unit(high_open: bool = True, low_open: bool = False) -> Rule:  # [0, 1) by 
     return (0.0, 1.0, low_open, high_open)
 
 
+def _between(low: float, high: float) -> Rule:  # low <= v <= high
+    return (low, high, False, False)
+
+
 POSITIVE, NON_NEGATIVE, AT_LEAST_ONE, AT_LEAST_TWO = _gt(0), _ge(0), _ge(1), _ge(2)
+# Sizes get upper bounds far above any useful value, so a typo (10**9) is one line, not an allocation
+# traceback or minutes of swapping: LSTM(16384) already holds ~4 GB of weights; 4096 timing bins on the
+# log scale are 0.2 % wide; 65536 notes of context is hours of music.
+WIDTH, LENGTH = _between(1, 16384), _between(1, 65536)
 
 # key (as the user writes it, without "--") -> rule
 RANGES: dict[str, Rule] = {
     # model (musicrnn.model.lightning.MusicModel)
-    "model.seq_length": AT_LEAST_ONE,
+    "model.seq_length": LENGTH,
     "model.pitch_weight": NON_NEGATIVE,
     "model.step_weight": NON_NEGATIVE,
     "model.duration_weight": NON_NEGATIVE,
     "model.velocity_weight": NON_NEGATIVE,
     "model.pressure": NON_NEGATIVE,
-    "model.timing_bins": AT_LEAST_TWO,
+    "model.timing_bins": _between(2, 4096),
     "model.step_max": POSITIVE,
     "model.duration_max": POSITIVE,
-    "model.pitch_embedding": NON_NEGATIVE,
-    "model.composer_dim": NON_NEGATIVE,
+    "model.pitch_embedding": _between(0, 4096),
+    "model.composer_dim": _between(0, 4096),
     "model.composer_dropout": _unit(high_open=False),  # 1 = always "unknown composer"
     "model.lr": POSITIVE,
     "model.weight_decay": NON_NEGATIVE,
@@ -54,8 +62,8 @@ RANGES: dict[str, Rule] = {
     "model.plateau_patience": NON_NEGATIVE,
     "model.gamma": _unit(high_open=False, low_open=True),
     # data (musicrnn.data.datamodule.MaestroDataModule)
-    "data.seq_length": AT_LEAST_ONE,
-    "data.batch_size": AT_LEAST_ONE,
+    "data.seq_length": LENGTH,
+    "data.batch_size": LENGTH,
     "data.max_files": AT_LEAST_ONE,
     "data.stride": AT_LEAST_ONE,
     "data.train_windows_per_epoch": AT_LEAST_ONE,
@@ -65,17 +73,17 @@ RANGES: dict[str, Rule] = {
     "data.num_workers": NON_NEGATIVE,
     "data.seed": NON_NEGATIVE,  # numpy's default_rng refuses negative seeds
     "data.jobs": AT_LEAST_ONE,
-    "data.val_window_length": AT_LEAST_ONE,
+    "data.val_window_length": LENGTH,
     # sequence cores (musicrnn.model.cores, window_cores): every core's init_args share these names
-    "model.net.init_args.hidden_size": AT_LEAST_ONE,
-    "model.net.init_args.hidden_sizes": AT_LEAST_ONE,
-    "model.net.init_args.dense_sizes": AT_LEAST_ONE,
-    "model.net.init_args.num_layers": AT_LEAST_ONE,
+    "model.net.init_args.hidden_size": WIDTH,
+    "model.net.init_args.hidden_sizes": WIDTH,
+    "model.net.init_args.dense_sizes": WIDTH,
+    "model.net.init_args.num_layers": _between(1, 64),
     "model.net.init_args.dropout": _unit(),
-    "model.net.init_args.d_model": AT_LEAST_ONE,
-    "model.net.init_args.nhead": AT_LEAST_ONE,
-    "model.net.init_args.dim_feedforward": AT_LEAST_ONE,
-    "model.net.init_args.max_len": AT_LEAST_ONE,
+    "model.net.init_args.d_model": WIDTH,
+    "model.net.init_args.nhead": _between(1, 256),
+    "model.net.init_args.dim_feedforward": _between(1, 65536),
+    "model.net.init_args.max_len": LENGTH,
     # fit CLI options
     "checkpoint_every_minutes": NON_NEGATIVE,
     "checkpoint_every_n_steps": AT_LEAST_ONE,

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from musicrnn.diskspace import free_bytes
 from musicrnn.errors import MusicRNNError
 from musicrnn.io_utils import atomic_write, file_mode
+from musicrnn.memory import size_text
+from musicrnn.midi.timing import note_end_seconds
 from musicrnn.notes import PIANO_HIGH, PIANO_LOW, Notes
 
 SOUNDFONT_ENV = "MUSICRNN_SOUNDFONT"
@@ -33,6 +36,8 @@ SOUNDFONT_PATHS = (
 MISSING_FLUIDSYNTH = ("FluidSynth not found — install it (apt-get install fluidsynth fluid-soundfont-gm) "
                       "or drop --wav")
 RENDER_TIMEOUT_S = 600
+WAV_HEADER_BYTES = 44  # a canonical PCM WAV header
+LENGTH_TOLERANCE_S = 0.05  # the WAV may end this much before the MIDI's last note (tick rounding)
 
 
 # ---- piano roll --------------------------------------------------------------------------------
@@ -168,11 +173,12 @@ def render_wav(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
         except subprocess.TimeoutExpired:
             raise MusicRNNError(f"FluidSynth took over {RENDER_TIMEOUT_S} s on {midi_path} — "
                                 f"render a shorter piece") from None
-        if r.returncode != 0 or os.path.getsize(tmp) <= 44:  # 44 bytes = a WAV header only
+        if r.returncode != 0 or os.path.getsize(tmp) <= WAV_HEADER_BYTES:  # a header only
             msg = (r.stderr or r.stdout).strip().splitlines()
             raise MusicRNNError(f"FluidSynth could not render {midi_path} to {wav_path} "
                                 f"({msg[-1] if msg else f'exit {r.returncode}'}) — check the MIDI file "
                                 f"and SoundFont {sf2}")
+        _check_length(midi_path, wav_path, tmp, r.stderr)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, file_mode())
@@ -181,6 +187,28 @@ def render_wav(midi_path: str | os.PathLike, wav_path: str | os.PathLike,
         if os.path.exists(tmp):
             os.unlink(tmp)
     return wav_path
+
+
+def _check_length(midi_path: Path, wav_path: Path, tmp: str, log: str) -> None:
+    """MusicRNNError when the WAV stops before the music does: FluidSynth exits 0 after a failed write
+    (a full disk gave a 0.2 s WAV of a 25 s piece), so the frames the file holds are compared with the
+    MIDI's last note (``LENGTH_TOLERANCE_S`` for tick rounding)."""
+    try:
+        with wave.open(tmp, "rb") as w:
+            frame_bytes, rate, claimed = w.getnchannels() * w.getsampwidth(), w.getframerate(), w.getnframes()
+        data_bytes = os.path.getsize(tmp) - WAV_HEADER_BYTES
+        seconds = min(claimed, max(data_bytes, 0) // max(frame_bytes, 1)) / rate
+    except (wave.Error, EOFError, OSError):
+        seconds = 0.0
+    music = note_end_seconds(midi_path.read_bytes())
+    if seconds < music - LENGTH_TOLERANCE_S:
+        why = next((line.strip() for line in log.splitlines() if "error" in line.lower()), "")
+        os.unlink(tmp)  # so the free space said is what the user has
+        free = free_bytes(wav_path.parent)
+        room = f"{size_text(free)} free there" if free is not None else "its folder"
+        raise MusicRNNError(f"FluidSynth wrote only {seconds:.1f} s of audio to {wav_path} for the {music:.1f} s "
+                            f"of {midi_path}{f' ({why})' if why else ''} — the disk may be full ({room}): free "
+                            f"some space or write elsewhere")
 
 
 def read_wav_mono(path: str | os.PathLike) -> tuple[np.ndarray, int]:
