@@ -12,6 +12,7 @@ import os
 import shutil
 
 from .errors import CheckpointError, ConfigError
+from .memory import size_text
 
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -19,7 +20,15 @@ MARGIN = 64 * 1024  # room a checkpoint write needs beyond its bytes (folder ent
 
 
 def mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} KB"
+    """A size for a message, 3 significant digits (``memory.size_text``): 149 KB, 1.23 MB."""
+    return size_text(n)
+
+
+def need_and_free(need: int, free: int) -> tuple[str, str]:
+    """The two sizes of a "needs X, Y free" message, in exact bytes when the short forms would look
+    equal (a short "needs 0.1 MB, 0.1 MB free" said nothing)."""
+    a, b = size_text(need), size_text(free)
+    return (a, b) if a != b else (f"{need:,} bytes", f"{free:,} bytes")
 
 
 def free_bytes(folder: str | os.PathLike) -> int | None:
@@ -31,11 +40,11 @@ def free_bytes(folder: str | os.PathLike) -> int | None:
 
 def _no_space(folder: str, path: str, need: int) -> CheckpointError:
     free = free_bytes(folder)
-    left = f"{mb(free)} free" if free is not None else "no space left"
+    needed, left = need_and_free(need + MARGIN, free) if free is not None else (mb(need + MARGIN), "no space")
     kept = (f"; the previous {os.path.basename(path)} is kept" if os.path.isfile(path)
             else "; nothing was written")
-    return CheckpointError(f"checkpoint folder {folder} is full: {os.path.basename(path)} needs {mb(need + MARGIN)}, "
-                           f"{left} — free space there or pass --checkpoint.dirpath to a folder with room{kept}")
+    return CheckpointError(f"checkpoint folder {folder} is full: {os.path.basename(path)} needs {needed}, "
+                           f"{left} free — free space there or pass --checkpoint.dirpath to a folder with room{kept}")
 
 
 def check_room(folder: str, path: str, need: int) -> None:
@@ -68,3 +77,17 @@ def cache_error(folder: str | os.PathLike, e: OSError) -> ConfigError:
         why = f"cannot be written ({e.strerror})"
     return ConfigError(f"cache folder {folder} {why} — set MUSICRNN_CACHE (or --data.cache_dir) to a "
                        f"writable folder with room")
+
+
+def destination_error(what: str, folder: str | os.PathLike, e: OSError, fix: str) -> ConfigError:
+    """The one-line error for a write under ``folder`` (``what``: e.g. "repair destination") that failed
+    with ``e``: full, not writable, or the system's reason."""
+    where = f" ({e.filename})" if e.filename else ""
+    if e.errno in NO_SPACE:
+        free = free_bytes(folder)
+        why = f"is full{where}: {mb(free)} free" if free is not None else f"is full{where}"
+    elif e.errno in NOT_WRITABLE:
+        why = f"is not writable ({e.strerror})"
+    else:
+        why = f"cannot be written{where} ({e.strerror})"
+    return ConfigError(f"{what} {folder} {why} — {fix}")

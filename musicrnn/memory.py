@@ -20,7 +20,7 @@ def size_text(n: float) -> str:
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= scale:
             v = n / scale
-            return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+            return f"{v:.{2 if v < 10 else 1 if v < 100 else 0}f} {unit}"
     return f"{int(n)} B"
 
 

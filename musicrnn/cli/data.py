@@ -13,7 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+from musicrnn.diskspace import destination_error
 from musicrnn.errors import ConfigError, cli_main
+
+REPAIR_FIX = ("free space there or choose another DST (files already written there are complete: every write "
+              "is atomic; a rerun writes them again)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +59,13 @@ def main(argv: list[str] | None = None) -> None:
             return
         if not src.is_dir():
             raise ConfigError(f"repair source {src} does not exist — pass a MIDI file or a folder of them as SRC")
-        report = repair_tree(Path(args.src), Path(args.dst), progress=sys.stderr.isatty(), jobs=args.jobs)
+        try:  # a full or read-only DST, also from a worker process (the pool re-raises its OSError)
+            report = repair_tree(Path(args.src), Path(args.dst), progress=sys.stderr.isatty(), jobs=args.jobs)
+        except OSError as e:
+            if e.filename and src.resolve() in Path(e.filename).resolve().parents:
+                raise ConfigError(f"repair source {src}: cannot read {e.filename} ({e.strerror}) — check its "
+                                  f"permissions") from None
+            raise destination_error("repair destination", args.dst, e, REPAIR_FIX) from None
         print(json.dumps({k: v for k, v in report.items() if k != "unrepairable_files"}))
     elif args.cmd == "download":
         from musicrnn.data.download import download_maestro

@@ -12,6 +12,7 @@ import csv
 import os
 from pathlib import Path
 
+from musicrnn.diskspace import destination_error
 from musicrnn.errors import ConfigError
 from musicrnn.io_utils import atomic_write
 from musicrnn.midi.repair import repair_bytes
@@ -46,6 +47,6 @@ def repair_one(src: str | Path, dst: str | Path) -> dict:
     try:
         with atomic_write(dst) as f:
             f.write(fixed)
-    except OSError as e:
-        raise ConfigError(f"cannot write {dst} ({e.strerror}) — choose another DST") from None
+    except OSError as e:  # full or read-only: one line, any earlier dst kept (the write is atomic)
+        raise destination_error("repair destination", dst.parent, e, "free space there or choose another DST") from None
     return {"file": str(src), "out": str(dst), "status": "intact" if fixed is data else "repaired"}
