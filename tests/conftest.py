@@ -90,3 +90,22 @@ def receiver(jack):
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 600 KB tmpfs for full-disk and read-only cases (root and mount only, else skipped); unmounted after."""
+    import shutil
+    import subprocess
+
+    d = tmp_path / "small"
+    d.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(d)], capture_output=True, check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], check=False)

@@ -1,5 +1,11 @@
 """``python -m musicrnn.data``: the entry point of ``musicrnn.cli.data``."""
-from musicrnn.cli.data import main
+import sys
+
+try:  # Ctrl-C in the first seconds, while the libraries load: exit 130, no traceback
+    from musicrnn.cli.data import main
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,11 @@
 """``python -m musicrnn.live``: the entry point of ``musicrnn.cli.live``."""
-from musicrnn.cli.live import main
+import sys
+
+try:  # Ctrl-C in the first seconds, while the libraries load: exit 130, no traceback
+    from musicrnn.cli.live import main
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     main()
