@@ -2,7 +2,8 @@
 # Hear the pretrained model: install (scripts/setup.sh, skipped when nothing changed), then generate
 # 400 notes with the model that ships in the package to outputs/samples/pretrained.mid, and render
 # outputs/samples/pretrained.wav with FluidSynth when it is installed (`apt install fluidsynth fluid-soundfont-gm`).
-# Extra arguments go to `python -m musicrnn.sample` (e.g. --temperature 0.9 --seed 3 --png).
+# Extra arguments go to `python -m musicrnn.sample` (e.g. --temperature 0.9 --seed 3 --png); a run without
+# --seed prints the seed it drew ("pass --seed N to repeat"): `bash scripts/hear.sh --seed N` repeats it exactly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
