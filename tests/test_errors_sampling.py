@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import MAESTRO_FILE
+from helpers import MAESTRO_FILE, pretty_midi_bytes
 from musicrnn.cli.sample import main
 from musicrnn.notes import Notes
 from musicrnn.sampling import generator as G
-from musicrnn.sampling import midiwrite
+from musicrnn.midi import write as midiwrite
 from musicrnn.sampling.notebuffer import NoteBuffer
 from musicrnn.sampling.primes import prime_bundled
 
@@ -137,10 +137,9 @@ def test_midi_writer_bytes_equal_pretty_midi(monkeypatch):
     for chunk in (midiwrite.CHUNK, 7):  # block boundaries inside the data
         monkeypatch.setattr(midiwrite, "CHUNK", chunk)
         for notes in cases:
-            ref, got = io.BytesIO(), io.BytesIO()
-            notes.to_pretty_midi().write(ref)
-            midiwrite.write_notes(got, notes)
-            assert got.getvalue() == ref.getvalue()
+            got = io.BytesIO()
+            notes.write_midi(got)
+            assert got.getvalue() == pretty_midi_bytes(notes)
 
 
 def test_note_buffer_equals_from_arrays():
@@ -177,7 +176,7 @@ def test_memory_per_generated_note_is_bounded(in_run, tmp_path, monkeypatch):
     tracemalloc.start()
     try:
         notes = G.generate_with(gen, n)[0]
-        midiwrite.write_midi(notes, tmp_path / "m.mid")
+        notes.to_midi(tmp_path / "m.mid")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

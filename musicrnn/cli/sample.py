@@ -81,7 +81,6 @@ def write_outputs(a: argparse.Namespace, samples, paths: list[Path], prime, rend
     """Every MIDI (and PNG/WAV) of the run, all or none (``outputs.Staged``); prints what was written."""
     from musicrnn.cli.outputs import Staged
     from musicrnn.sampling.generator import place_after
-    from musicrnn.sampling.midiwrite import write_notes
 
     lines: list[str] = []
     with Staged() as staged:
@@ -89,7 +88,7 @@ def write_outputs(a: argparse.Namespace, samples, paths: list[Path], prime, rend
             if a.include_prime:
                 notes = place_after(prime, notes)
             with staged.writing(path) as tmp, open(tmp, "wb") as f:
-                write_notes(f, notes)  # == notes.to_midi, without per-note objects
+                notes.write_midi(f)
             lines.append(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
             if a.png:
                 png = path.with_suffix(".png")
