@@ -59,7 +59,7 @@ def _tempo(us_per_beat: int) -> bytes:
 
 REAL_BYTES = REAL[0].read_bytes() if REAL else b""
 
-# name -> (bytes, expected): "error" = must raise MidiError; int = number of notes; None = either
+# name -> (bytes, expected): "error" = must raise MidiError; int = number of notes
 CASES: dict[str, tuple[bytes, object]] = {
     "empty": (b"", "error"),
     "not_midi": (b"RIFF" + bytes(100), "error"),
@@ -72,24 +72,27 @@ CASES: dict[str, tuple[bytes, object]] = {
     "fewer_tracks_than_header": (_hdr(1, 3) + _trk(_note()), "error"),
     "running_status_at_start": (_hdr(0, 1) + _trk(b"\x00\x3c\x40" + _note()), "error"),
     "running_status_after_meta": (_hdr(0, 1) + _trk(b"\x00\x90\x3c\x40\x00\xff\x01\x01a\x00\x3e\x40"
-                                                   + _vlq(100) + b"\x80\x3c\x40"), None),
+                                                   + _vlq(100) + b"\x80\x3c\x40"), 1),  # 62 never ends
     "running_status_ok": (_hdr(0, 1) + _trk(b"\x00\x90\x3c\x40\x00\x3e\x40" + _vlq(100) + b"\x3c\x00\x00\x3e\x00"), 2),
-    "tempo_zero": (_hdr(0, 1) + _trk(_tempo(0) + _note()), None),
+    "tempo_zero": (_hdr(0, 1) + _trk(_tempo(0) + _note()), "error"),
     "tempo_huge": (_hdr(0, 1) + _trk(_tempo(0xFFFFFF) + _note()), 1),
-    "division_zero": (_hdr(0, 1, 0) + _trk(_note()), None),
-    "division_smpte": (_hdr(0, 1, 0xE728) + _trk(_note()), None),
+    "division_zero": (_hdr(0, 1, 0) + _trk(_note()), "error"),
+    "division_smpte": (_hdr(0, 1, 0xE728) + _trk(_note()), "error"),  # pretty_midi cannot time it
     "zero_length_note": (_hdr(0, 1) + _trk(b"\x00\x90\x3c\x40\x00\x80\x3c\x40" + _note(62)), 1),
-    "off_before_on": (_hdr(0, 1) + _trk(b"\x00\x80\x3c\x40" + _vlq(10) + b"\x90\x3c\x40" + _note(62)), None),
-    "on_without_off": (_hdr(0, 1) + _trk(b"\x00\x90\x3c\x40\x00\x90\x3e\x40"), None),
+    "off_before_on": (_hdr(0, 1) + _trk(b"\x00\x80\x3c\x40" + _vlq(10) + b"\x90\x3c\x40" + _note(62)), 1),
+    "on_without_off": (_hdr(0, 1) + _trk(b"\x00\x90\x3c\x40\x00\x90\x3e\x40"), 0),
     "drums_only": (_hdr(0, 1) + _trk(b"\x00\x99\x24\x40" + _vlq(100) + b"\x89\x24\x40"), 0),
     "format0": (_hdr(0, 1) + _trk(_note(60) + _note(62)), 2),
     "format1": (_hdr(1, 2) + _trk(_tempo(500000)) + _trk(_note(60) + _note(64)), 2),
-    "format2": (_hdr(2, 2) + _trk(_note(60)) + _trk(_note(64)), None),
-    "huge_delta": (_hdr(0, 1) + _trk(_vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + _vlq(480) + b"\x80\x3c\x40"), None),
-    "many_huge_deltas": (_hdr(0, 1) + _trk((_vlq(0x0FFFFFFF) + b"\xff\x01\x00") * 16 + _note()), None),
+    "format2": (_hdr(2, 2) + _trk(_note(60)) + _trk(_note(64)), 2),
+    "huge_delta": (_hdr(0, 1) + _trk(_vlq(0x0FFFFFFF) + b"\x90\x3c\x40" + _vlq(480) + b"\x80\x3c\x40"), "error"),
+    "many_huge_deltas": (_hdr(0, 1) + _trk((_vlq(0x0FFFFFFF) + b"\xff\x01\x00") * 16 + _note()), "error"),
     "sysex_len_overflow": (_hdr(0, 1) + _trk(b"\x00\xf0\x8f\xff\xff\x7f\x00" + _note()), "error"),
     "meta_len_overflow": (_hdr(0, 1) + _trk(b"\x00\xff\x01\x8f\xff\xff\x7f" + _note()), "error"),
-    "pitch_out_of_range": (_hdr(0, 1) + _trk(b"\x00\x90\xff\x40" + _vlq(10) + b"\x80\xff\x40"), None),
+    "pitch_out_of_range": (_hdr(0, 1) + _trk(b"\x00\x90\xff\x40" + _vlq(10) + b"\x80\xff\x40"), "error"),
+    # a note-on of velocity 13 followed by a delta of 10 ticks (bytes 0D 0A), then CR-LF -> LF damage
+    "line_ending_damage": ((_hdr(0, 1) + _trk(b"\x00\x90\x3c\x0d\x0a\x80\x3c\x40" + _note(62)))
+                           .replace(b"\r\n", b"\n"), "error"),
 }
 
 
