@@ -74,7 +74,7 @@ def jack():
     """A JACK server with the dummy driver for the session (skips without jackd)."""
     import shutil
 
-    from musicrnn.live.jack import dummy_jack_server
+    from jackserver import dummy_jack_server
 
     if shutil.which("jackd") is None:
         pytest.skip("jackd not installed (apt-get install jackd2)")

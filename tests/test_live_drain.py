@@ -14,7 +14,7 @@ import pytest
 
 from helpers import CC, ON, assert_no_hanging, needs_jack
 from musicrnn.cli.live import main
-from musicrnn.live import ports as mp
+from musicrnn.realtime import ports as mp
 
 RUNS = 24
 NOTES = 10

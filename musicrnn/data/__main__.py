@@ -1,5 +1,5 @@
-"""``python -m musicrnn.data``: the entry point of ``musicrnn.cli.data``."""
-from musicrnn.cli.data import main
+"""``python -m musicrnn.data``: the data command line (``musicrnn.data.command``)."""
+from musicrnn.data.command import main
 
 if __name__ == "__main__":
     main()

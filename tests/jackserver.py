@@ -1,4 +1,5 @@
-"""A headless JACK server (dummy driver, no sound card) for tests, benchmarks and CI."""
+"""A headless JACK server (dummy driver, no sound card) for the tests (``conftest.jack``) and
+``benchmarks/live_latency.py``."""
 from __future__ import annotations
 
 import contextlib
@@ -7,10 +8,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from musicrnn.errors import MusicRNNError
-from musicrnn.live.ports import make_port
+from musicrnn.realtime.ports import make_port
 
 
 def _jack_server_answers(name: str) -> bool:

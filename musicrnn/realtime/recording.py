@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from musicrnn.live.ports import NOTE_OFF, NOTE_ON, MidiInput
 from musicrnn.notes import Notes
+from musicrnn.realtime.ports import NOTE_OFF, NOTE_ON, MidiInput
 
 
 def notes_from_events(events: Iterable[tuple[float, Sequence[int]]], end_time: float | None = None) -> Notes:
