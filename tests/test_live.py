@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import CC, MAESTRO_FILE, ON, assert_no_hanging, ctrl_c, needs_jack
+
 from musicrnn.cli.live import main
 from musicrnn.realtime import session
 
@@ -63,6 +63,9 @@ def onset_errors_ms(summary, received) -> np.ndarray:
     (["--lookahead", "0"], "--lookahead"),
     (["--channel", "17"], "--channel"),
     (["--speed", "-1"], "--speed"),
+    (["--connect-timeout", "-1"], "--connect-timeout"),
+    (["--count-in", "nan"], "--count-in"),
+    (["--threads", "0"], "--threads"),
     (["--api", "nosuchapi", "--port", "x"], "not available"),
 ])
 def test_bad_arguments_are_one_line(argv, match, capsys):
@@ -83,6 +86,24 @@ def test_python_m_musicrnn_live_runs_the_cli():
     r = subprocess.run([sys.executable, "-m", "musicrnn.live", "--api", "nosuchapi", "--list-ports"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("error: MIDI backend 'nosuchapi' is not available")
+
+
+def test_count_in_and_a_backend_that_cannot_see_connections():
+    """``--count-in`` is silence before the first note on any port; where connections cannot be seen
+    (ALSA, CoreMIDI) a virtual port gets a line saying to connect now instead of a wait."""
+
+    class AlsaVirtualPort:  # what ports.MidiOutput reports for a virtual port on ALSA
+        api, name, virtual = "alsa", "musicrnn:play", "play"
+
+        def listeners(self):
+            return None
+
+    said: list[str] = []
+    t0 = time.perf_counter()
+    session.wait_for_listener(AlsaVirtualPort(), timeout_s=60, count_in_s=0.3, say=said.append)
+    assert 0.3 <= time.perf_counter() - t0 < 1.0
+    assert said == ["alsa cannot tell when something connects to musicrnn:play: connect it now "
+                    "(--count-in S gives you S seconds)"]
 
 
 def test_a_second_signal_while_stopping_cannot_leave_notes_hanging():

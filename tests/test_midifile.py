@@ -382,3 +382,18 @@ def test_an_unreadable_folder_is_named_not_skipped_silently(tree_with_a_locked_f
     report, err = _as_unprivileged(lambda: repair_tree(src, dst, progress=False, jobs=1))
     assert report["files"] == 1 and report["unreadable_folders"] == [err.strip().removeprefix("warning: ")]
     assert f"folder {src / 'locked'} cannot be read" in err
+
+
+def test_python_m_musicrnn_data_names_a_zero_tempo_in_one_error_line(tmp_path):
+    """``python -m musicrnn.data`` (the data package's ``__main__``) runs the data command line."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "tempo0.mid"
+    src.write_bytes(smf(track(b"\x00\xff\x51\x03\x00\x00\x00" + ONE_NOTE)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-m", "musicrnn.data", "repair", str(src), str(tmp_path / "out") + "/"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: {src}: track 0 has a tempo of 0") and not (tmp_path / "out").exists()

@@ -34,7 +34,7 @@ def notes_from_events(events: Iterable[tuple[float, Sequence[int]]], end_time: f
         if kind == NOTE_ON and vel > 0:
             held[key] = (t, vel)
     close = end_time if end_time is not None else last
-    for (ch, pitch), (t0, v0) in held.items():
+    for (_, pitch), (t0, v0) in held.items():
         rows.append((pitch, t0, max(close, t0 + 1e-3), v0))
     if not rows:
         return Notes.empty()
