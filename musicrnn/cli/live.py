@@ -112,13 +112,13 @@ def _say(line: str) -> None:
 
 def _run(a: argparse.Namespace, summary: LiveSummary) -> None:
     """Open the ports, load the model, play; the ports close (drained, every note off) on any exit."""
-    from musicrnn.sampling import generator as G
-
     listen = a.listen is not None or a.listen_virtual is not None
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(mp.open_output(a.port, a.virtual, a.api))
         inp = (stack.enter_context(mp.open_input(a.listen, a.listen_virtual, out.api, client="musicrnn-in"))
                if listen else None)
+        from musicrnn.sampling import generator as G  # torch: only once the ports are known to work
+
         device = G.resolve_device(a.device)
         ckpt, model = load_checkpoint_net(a.ckpt, device)
         info = [f"using checkpoint {ckpt}"] if a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt else []
