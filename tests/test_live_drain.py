@@ -1,4 +1,4 @@
-"""Issue 11, item 9: the end of a live stream is deterministic — drain, All Notes Off, then close.
+"""The end of a live stream is deterministic — drain, All Notes Off, then close.
 
 Seen before the fix: 1 stuck note in 24 runs with ``--virtual`` (60 note-ons, 59 note-offs, no All
 Notes Off, exit 0): the port was closed right after the last send, before JACK's next cycle delivered

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         from musicrnn.midi.tree import repair_tree  # checks the folders itself
 
         src = Path(args.src)
-        if src.is_file():  # one file (issue 11): the damaged-file hint sends users here with a file
+        if src.is_file():  # one file: the damaged-file hint sends users here with a file
             from musicrnn.midi.repairfile import repair_one
 
             print(json.dumps(repair_one(src, args.dst)))

@@ -1,4 +1,4 @@
-"""Wait until the JACK server has run enough process cycles to deliver what was sent (issue 11, item 9).
+"""Wait until the JACK server has run enough process cycles to deliver what was sent.
 
 Why: rtmidi's JACK output queues each message in a ring buffer that JACK's process callback empties
 once per cycle; closing the port right after the last ``send`` can unregister it before the cycle

@@ -252,7 +252,7 @@ class Player:
         finally:
             self._stop.set()
             self._buf.close()  # unblocks a producer waiting for room
-            drain = getattr(self.port, "drain", None)  # issue 11: deliver the last notes first, then
+            drain = getattr(self.port, "drain", None)  # deliver the last notes first, then
             if drain is not None:  # All Notes Off (the port drains again before it closes)
                 drain()
             self.all_notes_off()

@@ -188,7 +188,7 @@ class MidiOutput:
         self._undrained = True
 
     def drain(self) -> None:
-        """Block until everything sent has left the port (issue 11: JACK delivers once per cycle, so
+        """Block until everything sent has left the port (JACK delivers once per cycle, so
         a port closed right after a send could lose its last note-off): 3 JACK cycles, else 20 ms."""
         if self._dev is None or not self._undrained:
             return

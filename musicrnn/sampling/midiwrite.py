@@ -1,12 +1,12 @@
 """Write notes to a Standard MIDI File with numpy, streamed in chunks: the bytes ``Notes.to_midi`` writes.
 
-Why (issue 11, item 10): ``Notes.to_midi`` goes through pretty_midi, which builds a Python ``Note``
+Why: ``Notes.to_midi`` goes through pretty_midi, which builds a Python ``Note``
 and two ``mido.Message`` objects per note and, in ``time_to_tick``, an array with one float per
 *tick* of the piece (1920 per second): hundreds of MB for a long sample. Here every event is one
 int64 sort key ``tick << 16 | pitch << 8 | velocity`` (note-off = velocity 0), sorted in place, and
 encoded ``CHUNK`` events at a time (running status, as mido writes), so writing costs ~16 bytes per note on top of the notes.
 
-The output is byte-identical to pretty_midi's (tests/test_sampling_memory.py compares them): format 1,
+The output is byte-identical to pretty_midi's (tests/test_midi_writer.py compares them): format 1,
 960 ticks per beat, a timing track (tempo 120 bpm, 4/4), then one track named "musicrnn" on channel 0
 with a program change; times snapped to ticks, every note at least one tick long (see
 ``Notes.to_pretty_midi``); at equal ticks events are ordered by (pitch, velocity), so a note-off

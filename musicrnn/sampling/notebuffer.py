@@ -1,6 +1,6 @@
 """NoteBuffer: generated notes accumulated in compact numpy arrays, ~18 bytes per note per sample.
 
-Why (issue 11, item 10): keeping one ``Step`` (two small tensors) per generated note cost ~1.8 KB per
+Why: keeping one ``Step`` (two small tensors) per generated note cost ~1.8 KB per
 note, so a 10^7-note run reached 5 GB. A note is four numbers; this buffer stores exactly those:
 pitch uint8, start float64, end float64, velocity uint8 (times absolute, in seconds, as ``Notes``
 stores them), for B samples side by side. Capacity is preallocated when the length is known
@@ -80,7 +80,7 @@ class NoteBuffer:
 
 def collect_notes(gen, it, num_notes: int) -> list[Notes]:
     """Run ``gen.step()`` (a started ``generator.Generator``) over ``it``, keeping only the notes
-    (issue 11: ~18 bytes per note, not a ``Step`` of two tensors per note): a ``NoteBuffer`` on CPU; on
+    (~18 bytes per note, not a ``Step`` of two tensors per note): a ``NoteBuffer`` on CPU; on
     a GPU one preallocated device tensor (one transfer at the end, no sync per note)."""
     if gen.device.type != "cpu":
         import torch
