@@ -108,3 +108,18 @@ def test_repeated_config_flags_stack_blocks(tmp_path):
     assert resolve(CONFIG_DIR / "blocks" / "recipe.yaml", mine) == resolve(CONFIG_DIR / "hybrid.yaml")
     stacked = flat(resolve(CONFIG_DIR / "hybrid.yaml", CONFIG_DIR / "blocks" / "cpu_epochs.yaml"))
     assert stacked["data.train_windows_per_epoch"] == 51200 and stacked["model.lr"] == 0.004
+
+
+def test_every_experiment_has_golden_values():
+    """A new experiment's entry: ``python tests/test_config_composition.py configs/NEW.yaml`` once it has run."""
+    missing = [f.stem for f in CONFIG_DIR.glob("*.yaml") if f.stem not in GOLDEN]
+    assert missing == [], f"no golden values for {missing}: add the lines printed by {__file__} {missing[0]}.yaml"
+
+
+if __name__ == "__main__":  # print golden entries: {name: values that differ from the defaults}
+    import sys
+
+    base = flat(resolve())
+    for arg in sys.argv[1:]:
+        changed = {k: v for k, v in flat(resolve(arg)).items() if v != base[k]}
+        print(f" {json.dumps(Path(arg).stem)}: {json.dumps(changed, sort_keys=True)},")
