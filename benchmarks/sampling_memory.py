@@ -1,4 +1,4 @@
-"""Peak memory per generated note (issue 11, item 10): generate N notes and write the MIDI file.
+"""Peak memory per generated note: generate N notes and write the MIDI file.
 
     python benchmarks/sampling_memory.py [--ckpt CKPT] [--notes 200000]
 

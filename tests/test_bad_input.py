@@ -59,7 +59,10 @@ def _tempo(us_per_beat: int) -> bytes:
 
 REAL_BYTES = REAL[0].read_bytes() if REAL else b""
 
-# name -> (bytes, expected): "error" = must raise MidiError; int = number of notes
+# name -> (bytes, expected): "error" = must raise MidiError (one line); int = exactly that many notes.
+# Readers are lenient where a real file is still usable (running status after a meta event, a stray
+# note-off, format 2) and refuse what has no sound timing (tempo or division 0, SMPTE time, deltas past
+# the corrupt-tick limit) or data bytes >= 0x80.
 CASES: dict[str, tuple[bytes, object]] = {
     "empty": (b"", "error"),
     "not_midi": (b"RIFF" + bytes(100), "error"),
@@ -129,7 +132,7 @@ def test_damaged_midi_raises_only_midierror(tmp_path, name):
     out = _read(path)
     if expected == "error":
         assert isinstance(out, MidiError), f"{name}: expected MidiError, got {out!r}"
-    elif isinstance(expected, int):
+    else:
         assert isinstance(out, Notes) and len(out) == expected, f"{name}: expected {expected} notes, got {out!r}"
     if isinstance(out, Notes) and len(out):  # whatever is returned is usable
         assert np.all(out.end > out.start) and np.all(np.isfinite(out.end))
@@ -152,12 +155,13 @@ def test_multitrack_non_piano_with_drums_is_merged_without_drums(tmp_path):
     assert list(notes.start) == sorted(notes.start)
 
 
-def test_huge_file_parses_or_fails_cleanly(tmp_path):
+def test_huge_file_parses_every_note(tmp_path):
     body = b"".join(bytes([0, 0x90, 40 + i % 40, 64]) + _vlq(10) + bytes([0x80, 40 + i % 40, 64]) for i in range(30000))
     path = tmp_path / "huge.mid"
     path.write_bytes(_hdr(0, 1) + _trk(body))
     out = _read(path)
-    assert isinstance(out, MidiError) or len(out) == 30000
+    assert isinstance(out, Notes) and len(out) == 30000, out
+    assert sorted(set(out.pitch.tolist())) == list(range(40, 80))
 
 
 # ---- mutations of real MAESTRO files -----------------------------------------------------------------
@@ -224,10 +228,10 @@ def test_mutated_full_maestro_file_raises_only_midierror(tmp_path, mutations):
 def test_datamodule_skips_damaged_files_and_trains(tmp_path, capsys):
     import lightning as L
 
+    from musicrnn.data.cache import build_or_load, damaged_report_path
     from musicrnn.data.datamodule import MaestroDataModule
     from musicrnn.model.cores import LSTMNet
     from musicrnn.model.lightning import MusicModel
-    from musicrnn.data.cache import build_or_load, damaged_report_path
 
     root = tmp_path / "midi"
     root.mkdir()

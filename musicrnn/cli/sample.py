@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if info:
         print("\n".join(info), file=sys.stderr)
     paths = output_paths(out, a.num_samples)
-    check_outputs(a, paths, len(prime))  # issue 11: before generating, however long that takes
+    check_outputs(a, paths, len(prime))  # before generating, however long that takes
     samples = G.generate_with(gen, a.num_notes, progress=True)
     written = write_outputs(a, samples, paths, prime, render)
     return written
