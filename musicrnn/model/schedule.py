@@ -3,7 +3,8 @@
 A fixed-length schedule needs to know where the end is. A musicrnn run is usually bounded by time
 (``--trainer.max_time``) rather than by steps, so progress is the larger of the step fraction
 (``max_steps``, or ``max_epochs`` x batches per epoch) and the time fraction of Lightning's ``Timer``
-(which is saved in checkpoints, so a resumed run continues the same curve). Under DDP the time
+(which is saved in checkpoints, so a resumed run continues the same curve), or of any callback with a
+``budget_fraction()`` (``training.budget.CpuTimeBudget``: a budget in CPU time). Under DDP the time
 fraction is rank 0's, broadcast, so every rank steps with the same learning rate.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ def training_progress(trainer, step: int) -> float:
     if timer is not None and timer.time_remaining() is not None:
         elapsed = timer.time_elapsed()
         fractions.append(elapsed / max(1e-9, elapsed + timer.time_remaining()))
+    fractions += [c.budget_fraction() for c in trainer.callbacks if hasattr(c, "budget_fraction")]
     progress = max(fractions)
     if trainer.world_size > 1:
         progress = float(trainer.strategy.broadcast(progress))
