@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from musicrnn.data.pieces import mask_state
 from musicrnn.errors import ConfigError
-from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, training_state_dict
+from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, load_initial_weights, training_state_dict
 from musicrnn.model.cores import LSTMNet, Net
 from musicrnn.model.network import MusicNet
 from musicrnn.model.schedule import cosine_factor, training_progress
@@ -61,6 +61,9 @@ class MusicModel(L.LightningModule):
         dropout: dropout on the core's output before the heads (training only).
         cache_size, cache_theta, cache_lambda, cache_learn: the memory of the piece, a pointer over the
             last ``cache_size`` hidden states (0 = off; see ``model.memory.PitchCache``).
+        init_weights: start from the network weights of this checkpoint ("pretrained" = the packaged
+            model) instead of random ones: fine-tuning. The architecture must match; only the weights of
+            a learned memory the checkpoint lacks start fresh.
         plateau_factor, plateau_patience: ReduceLROnPlateau settings.
         gamma: per-epoch decay of the exponential scheduler.
         composers: composer vocabulary (linked from the data by the CLI; kept for sampling).
@@ -79,7 +82,7 @@ class MusicModel(L.LightningModule):
                  plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None,
                  decoupled_weight_decay: bool = False, warmup_steps: int = 200, min_lr_ratio: float = 0.02,
                  dropout: float = 0.0, cache_size: int = 0, cache_theta: float = 1.0, cache_lambda: float = 0.1,
-                 cache_learn: bool = False):
+                 cache_learn: bool = False, init_weights: str | None = None):
         super().__init__()
         check_ranges("model", locals())  # every numeric option, before anything is built
         if scheduler not in SCHEDULERS:
@@ -89,6 +92,8 @@ class MusicModel(L.LightningModule):
         self.save_hyperparameters(ignore=["net"])
         hp = self.hparams
         self.network = MusicNet(net, **{k: hp[k] for k in MusicNet.hparam_names()})
+        if init_weights:
+            load_initial_weights(self.network, init_weights)
         if loss_on == "all" and not self.network.core.causal:
             raise ConfigError(f"{type(self.network.core).__name__} is not causal: use model.loss_on 'last'")
         self.weights = {"pitch": pitch_weight, "step": step_weight, "duration": duration_weight,
