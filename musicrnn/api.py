@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from musicrnn import render
 from musicrnn.errors import ConfigError
