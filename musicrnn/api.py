@@ -108,8 +108,11 @@ def generate(model, prime: str | os.PathLike | Notes | None = None, num_notes: i
         raise ConfigError(f"num_notes must be >= 1, got {num_notes}")
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else int(seed)
     if prime is None:
-        from musicrnn.data.cache import SAMPLE_ROOT
+        from musicrnn.data.cache import SAMPLE_ROOT, build_or_load
 
+        # the sample's note cache built in this process: a parallel build spawns workers that re-run
+        # the caller's script, which hangs a script without an ``if __name__ == "__main__"`` guard
+        build_or_load(SAMPLE_ROOT, jobs=1, progress=False)
         window = pick_window(SAMPLE_ROOT, "validation", seed, model.seq_length)
         prime_notes = window.notes
         if composer is None and window.composer in model.composers:

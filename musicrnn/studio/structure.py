@@ -35,9 +35,10 @@ def structure_rows(notes: Notes) -> list[list]:
 
 @functools.lru_cache(maxsize=32)
 def _pianist_ranges(num_notes: int) -> dict[str, tuple[float, float]]:
-    from musicrnn.data.cache import SAMPLE_ROOT
+    from musicrnn.data.cache import SAMPLE_ROOT, build_or_load
     from musicrnn.sampling.primes import real_excerpts
 
+    build_or_load(SAMPLE_ROOT, jobs=1, progress=False)  # in this process: no worker pool inside a server
     num_notes = min(num_notes, 2000)  # longer excerpts than the sample's pieces allow are not needed
     pairs = real_excerpts(str(SAMPLE_ROOT), 1, num_notes, EXCERPTS, split="train", seed=0)
     feats = [stats.sequence_features(cont) for _, cont in pairs]
