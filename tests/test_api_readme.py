@@ -14,7 +14,7 @@ def readme_api_example() -> str:
     """The first ```python block of the README's "Python API" section."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def test_the_readme_api_example_runs(tmp_path):
@@ -23,7 +23,7 @@ def test_the_readme_api_example_runs(tmp_path):
     (tmp_path / "example.py").write_text(code, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, env=env,
-                       timeout=300)
+                       timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["128", "96", str(128 + 96), "0"]  # prime, continuation, read back, seed
     out = tmp_path / "outputs" / "api"
