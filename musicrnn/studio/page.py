@@ -35,24 +35,32 @@ def build(studio: session.Studio, pieces: list[PieceFile], checkpoints: list[str
     by_label = {p.label: p for p in pieces}
 
     def prime_changed(source, upload, label, at, ckpt):
-        """-> (prime notes or None, its piano roll or None, message)."""
+        """-> (source, prime notes or None, its piano roll or None, message)."""
         if source == NONE:
-            return None, None, "The model starts from a window of the bundled sample, drawn with the seed."
+            return source, None, None, "The model starts from a window of the bundled sample, drawn with the seed."
         try:
             if source == UPLOAD:
                 if upload is None:
-                    return None, None, "Upload a MIDI file (.mid or .midi)."
+                    return source, None, None, "Upload a MIDI file (.mid or .midi)."
                 name = Path(upload).name
                 prime = studio.read_prime(upload, ckpt, at, name)
             else:
                 if label not in by_label:
-                    return None, None, "Pick a piece from the list."
+                    return source, None, None, "Pick a piece from the list."
                 name = label
                 prime = studio.read_prime(by_label[label].path, ckpt, at, name)
             roll = studio.prime_roll(prime, f"prime: the {at} of {name} ({len(prime)} notes)")
-            return prime, str(roll), f"Prime: the {at} of {name}, {len(prime)} notes, {prime.duration:.1f} s."
+            return source, prime, str(roll), f"Prime: the {at} of {name}, {len(prime)} notes, {prime.duration:.1f} s."
         except Exception as e:  # noqa: BLE001 - every failure is a message on the page
-            return None, None, _message(e)
+            return source, None, None, _message(e)
+
+    def uploaded(upload, label, at, ckpt):
+        """As prime_changed; a file that cannot be a prime is taken off the page (the message stays)."""
+        shown = prime_changed(UPLOAD, upload, label, at, ckpt)
+        return (*shown, gr.update() if shown[1] is not None else None)
+
+    def picked(upload, label, at, ckpt):
+        return prime_changed(PIECE, upload, label, at, ckpt)
 
     def composers_of(ckpt):
         try:
@@ -133,10 +141,13 @@ def build(studio: session.Studio, pieces: list[PieceFile], checkpoints: list[str
         table = gr.Dataframe(headers=HEADERS, label="Structure of the generated notes", interactive=False,
                              elem_id="structure")
 
+        # .input and .upload fire on what the person does, not on the page's own updates of the source
         prime_inputs = [source, upload, piece, at, ckpt]
-        prime_outputs = [prime, prime_roll, prime_msg]
-        for trigger in (source.change, upload.change, piece.change, at.change):
-            trigger(prime_changed, prime_inputs, prime_outputs, concurrency_limit=None)
+        prime_outputs = [source, prime, prime_roll, prime_msg]
+        source.input(prime_changed, prime_inputs, prime_outputs, concurrency_limit=None)
+        at.input(prime_changed, prime_inputs, prime_outputs, concurrency_limit=None)
+        upload.upload(uploaded, prime_inputs[1:], [*prime_outputs, upload], concurrency_limit=None)
+        piece.input(picked, prime_inputs[1:], prime_outputs, concurrency_limit=None)
         ckpt.change(composers_of, [ckpt], [composer, prime_msg]).then(prime_changed, prime_inputs, prime_outputs)
         page.load(composers_of, [ckpt], [composer, prime_msg]).then(prime_changed, prime_inputs, prime_outputs)
         result = [take, roll, audio, files, table, status]
