@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+import musicrnn
+
 COMMANDS = {
     "fit": ("musicrnn.cli.fit", "train a model (LightningCLI)"),
     "sample": ("musicrnn.cli.sample", "generate MIDI files from a checkpoint"),
@@ -34,9 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     if argv[0] == "--version":
-        from musicrnn import __version__
-
-        print(f"musicrnn {__version__}")
+        print(f"musicrnn {musicrnn.__version__}")
         return
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
