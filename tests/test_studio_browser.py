@@ -94,7 +94,7 @@ def page(server):
 def _wait(driver, condition, what: str):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.5).until(condition, f"waited {WAIT_S} s for {what}")
+    return WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(condition, f"waited {WAIT_S} s for {what}")
 
 
 def _text(driver, elem_id: str) -> str:
@@ -197,11 +197,21 @@ def test_two_generations_at_once_both_finish(server):
             _wait_text(d, "prime-message", "Prime: the end of")
             d.find_element(By.CSS_SELECTOR, "#prime-source input[value^='None']").click()
             _wait_text(d, "prime-message", "window of the bundled sample")
-            _set(d, "#num-notes input[type=number]", 300)
+        long, short = drivers
+        _set(long, "#num-notes input[type=number]", 600)
+        _set(short, "#num-notes input[type=number]", 200)
         for d in drivers:
             _click(d, "generate")
-        for d in drivers:
-            _wait_text(d, "status", "Done: 300 notes generated")
+        # the long one shows its progress ("… / 600 notes") while it works
+        shown = _wait(long, lambda d: _progress_or_done(d, "/ 600 notes", "Done: 600 notes"), "progress")
+        assert shown == "progress"
+        _wait_text(short, "status", "Done: 200 notes generated")
+        _wait_text(long, "status", "Done: 600 notes generated")
     finally:
         for d in drivers:
             d.quit()
+
+
+def _progress_or_done(driver, progress: str, done: str) -> str | None:
+    text = driver.execute_script("return document.body.innerText")
+    return "progress" if progress in text else "done" if done in text else None

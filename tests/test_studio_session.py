@@ -2,7 +2,12 @@
 message for every bad file, generate and continue with their files, limits, the pieces and checkpoints."""
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +113,26 @@ def test_structure_rows_beside_the_pianists_range():
     real = musicrnn.read_midi(BUNDLED)[:200]
     rows = structure_rows(real)
     assert len(rows) == len(SHOWN) and all(len(r) == 3 for r in rows)
-    density = dict((r[0], r) for r in rows)["notes per second"]
+    density = {r[0]: r for r in rows}["notes per second"]
     lo, hi = (float(x) for x in density[2].split(" – "))
     assert 0 < lo < hi  # a range of real excerpts of the same length
+
+
+def _studio_cli(*args: str):
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "musicrnn", "studio", *args], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+
+
+def test_the_studio_command_refuses_bad_options_in_one_line():
+    r = _studio_cli("--port", "70000")
+    assert r.returncode == 2 and r.stderr.strip() == "error: --port must be 1..65535, got 70000"
+    r = _studio_cli("--concurrency", "0")
+    assert r.returncode == 2 and r.stderr.strip() == "error: --concurrency must be 1..16, got 0"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gradio") is None, reason="the studio extra is not installed")
+def test_the_studio_command_refuses_a_missing_checkpoint_before_serving(tmp_path):
+    r = _studio_cli("--ckpt", str(tmp_path / "nope.ckpt"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path / 'nope.ckpt'}: no such checkpoint")
