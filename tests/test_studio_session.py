@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,15 @@ def test_the_studio_command_refuses_bad_options_in_one_line():
 def test_the_studio_command_refuses_a_missing_checkpoint_before_serving(tmp_path):
     r = _studio_cli("--ckpt", str(tmp_path / "nope.ckpt"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path / 'nope.ckpt'}: no such checkpoint")
+
+
+def test_old_results_are_removed_and_close_removes_the_rest(tmp_path):
+    studio = session.Studio(tmp_path / "out")
+    prime = musicrnn.read_midi(BUNDLED)[:16]
+    first = studio.prime_roll(prime, "first").parent
+    old = time.time() - session.KEEP_S - 60
+    os.utime(first, (old, old))
+    second = studio.prime_roll(prime, "second").parent
+    assert not first.exists() and second.is_dir()
+    studio.close()
+    assert not (tmp_path / "out").exists()

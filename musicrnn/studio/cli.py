@@ -60,8 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     app = page.build(studio, listed, [a.ckpt, *(c for c in choices if c != a.ckpt)], a.concurrency)
     print(f"musicrnn studio: http://{a.host}:{a.port} ({len(listed)} pieces, checkpoint {a.ckpt}; "
           f"files in {studio.output_root})", file=sys.stderr)
-    app.queue(max_size=64).launch(server_name=a.host, server_port=a.port, max_file_size="16mb", ssr_mode=False,
-                                  show_error=False, quiet=True)
+    try:
+        app.queue(max_size=64).launch(server_name=a.host, server_port=a.port, max_file_size="16mb",
+                                      ssr_mode=False, show_error=False, quiet=True)
+    finally:
+        studio.close()
 
 
 if __name__ == "__main__":

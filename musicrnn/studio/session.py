@@ -6,9 +6,12 @@ request, models loaded once and shared by all requests, and one output folder pe
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ from musicrnn.studio.structure import structure_rows
 MAX_UPLOAD_BYTES = 4_000_000  # the largest MAESTRO file is ~1 MB
 MAX_NOTES_PER_REQUEST = 2000  # ~4 s on one CPU thread with the pretrained model
 MAX_PIECE_NOTES = 10_000  # "Continue" stops here
+KEEP_S = 3600  # a result's own files are removed after an hour (the page has its copies)
 INSTALL_AUDIO = ("No audio: FluidSynth is not installed — `apt-get install fluidsynth fluid-soundfont-gm` "
                  "(or your system's FluidSynth and a General MIDI SoundFont), then restart the studio. "
                  "The MIDI download works without it.")
@@ -149,9 +153,19 @@ class Studio:
         return Take(piece, checkpoint, folder, roll, midi, cont, wav, structure_rows(piece.continuation))
 
     def _new_folder(self) -> Path:
+        """A fresh folder for one result; folders older than ``KEEP_S`` go (Gradio serves its own copies)."""
+        now = time.time()
+        for old in self._root.glob("*"):
+            with contextlib.suppress(OSError):
+                if now - old.stat().st_mtime > KEEP_S:
+                    shutil.rmtree(old)
         folder = self._root / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True)
         return folder
+
+    def close(self) -> None:
+        """Remove every file this studio wrote."""
+        shutil.rmtree(self._root, ignore_errors=True)
 
 
 def _check_length(num_notes: int, most: int) -> None:
