@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class _Carried:
 
     generator: object  # sampling.generator.Generator
     notes_done: int
+    busy: threading.Lock = field(default_factory=threading.Lock)  # one extension at a time
 
 
 @dataclass
@@ -134,9 +136,15 @@ def extend(piece: Piece, num_notes: int, progress: Progress | None = None) -> Pi
     result equals one generation of both lengths with the same seed. Extend the newest piece only."""
     if num_notes < 1:
         raise ConfigError(f"num_notes must be >= 1, got {num_notes}")
-    if piece._carried.notes_done != len(piece.continuation):
-        raise ConfigError("this piece has been extended already — extend the newest result")
-    return _more(piece, num_notes, progress)
+    carried = piece._carried
+    if not carried.busy.acquire(blocking=False):
+        raise ConfigError("this piece is being extended right now — wait for that result and extend it")
+    try:
+        if carried.notes_done != len(piece.continuation):
+            raise ConfigError("this piece has been extended already — extend the newest result")
+        return _more(piece, num_notes, progress)
+    finally:
+        carried.busy.release()
 
 
 def _more(piece: Piece, num_notes: int, progress: Progress | None) -> Piece:

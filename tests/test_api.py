@@ -81,6 +81,14 @@ def test_extend_carries_the_state_and_equals_one_long_generation(model):
         musicrnn.extend(short, 4)  # its sampler has moved on
 
 
+def test_one_extension_of_a_piece_at_a_time(model):
+    piece = musicrnn.generate(model, BUNDLED, 4, seed=5)
+    # as while another thread extends it
+    with piece._carried.busy, pytest.raises(ConfigError, match="being extended right now"):
+        musicrnn.extend(piece, 4)
+    assert len(musicrnn.extend(piece, 4).continuation) == 8
+
+
 def test_progress_is_reported(model):
     seen = []
     musicrnn.generate(model, BUNDLED, 40, seed=0, progress=lambda done, total: seen.append((done, total)))
