@@ -47,9 +47,10 @@ class Net(nn.Module):
     def step_plan(self) -> list:
         """The weights ``step`` uses, looked up on first use and kept until the mode or the device
         changes (parameters are updated in place, so the kept tensors see new values)."""
-        if self._plan is None:
-            self._plan = self._make_plan()
-        return self._plan
+        plan = self._plan  # read once: another thread's ``eval()`` may reset it meanwhile
+        if plan is None:
+            plan = self._plan = self._make_plan()
+        return plan
 
     def _make_plan(self) -> list:
         raise NotImplementedError
