@@ -4,7 +4,7 @@
     python benchmarks/live_latency.py --ckpt last.ckpt [--notes 200] [--speed 1]   # a real model, as live plays it
 
 Starts ``jackd -n musicrnn-dummy -r -S -d dummy -r 48000 -p PERIOD -w USEC`` (Debian package jackd2), opens a
-receiving client (``musicrnn.live.ports.open_input``) and plays the notes to it with ``Player``; the
+receiving client (``musicrnn.realtime.ports.open_input``) and plays the notes to it with ``Player``; the
 notes come from a generator in the Player's producer thread that can be made slow (``--gen-ms`` per
 note, or a 0.5 s stall every ``--stall-every`` notes) to show that slow generation costs underruns,
 never bunched notes (the producer runs ahead, so a stall only underruns once generation is about as
@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from musicrnn.live import ports  # noqa: E402
-from musicrnn.live.jack import dummy_jack_server  # noqa: E402
-from musicrnn.live.player import Player  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the JACK dummy server fixture
+from jackserver import dummy_jack_server  # noqa: E402
+from musicrnn.realtime import ports  # noqa: E402
+from musicrnn.realtime.player import Player  # noqa: E402
 
 ON = 0x90
 

@@ -1,4 +1,4 @@
-"""Peak memory per generated note (issue 11, item 10): generate N notes and write the MIDI file.
+"""Peak memory per generated note: generate N notes and write the MIDI file.
 
     python benchmarks/sampling_memory.py [--ckpt CKPT] [--notes 200000]
 
@@ -45,7 +45,6 @@ def main() -> None:
     import torch
 
     from musicrnn.sampling import generator as G
-    from musicrnn.sampling.midiwrite import write_midi
     from musicrnn.sampling.primes import prime_bundled
 
     torch.set_num_threads(1)
@@ -58,7 +57,7 @@ def main() -> None:
     base = _status("VmRSS")
     t0 = time.perf_counter()
     notes = G.generate_with(gen, a.notes)[0]
-    write_midi(notes, out)
+    notes.to_midi(out)
     seconds = time.perf_counter() - t0
     peak = _status("VmHWM")
     size = out.stat().st_size

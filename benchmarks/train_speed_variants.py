@@ -87,19 +87,13 @@ def through_lightning(config: Path, seconds: float) -> tuple[float, float]:
                 self.n += batch[0].shape[0]
 
     with tempfile.TemporaryDirectory() as d:
-        model, dm, _ = build(config, d, [])
+        model, dm, built = build(config, d, [])
         timer = Timer()
         trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                            callbacks=[timer], gradient_clip_val=_clip(config))
+                            callbacks=[timer], gradient_clip_val=built.gradient_clip_val)
         trainer.fit(model, dm)
         return timer.n / (time.perf_counter() - timer.t0), timer.n / (time.process_time() - timer.c0)
-
-
-def _clip(config: Path) -> float | None:
-    import yaml
-
-    return (yaml.safe_load(config.read_text()).get("trainer") or {}).get("gradient_clip_val")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,19 +120,20 @@ def main(argv: list[str] | None = None) -> None:
     built, best, cpu = {}, {c: 0.0 for c in configs}, {c: 0.0 for c in configs}
     with tempfile.TemporaryDirectory() as d:
         for c in configs:
-            built[c] = build(c, d, [])[:2]
+            built[c] = build(c, d, [])
     for r in range(a.rounds):
         for c in configs:
-            model, dm = built[c]
-            rate, per_cpu = through_lightning(c, a.seconds) if a.lightning else bare(model, dm, a.seconds, _clip(c))
+            model, dm, trainer = built[c]
+            rate, per_cpu = (through_lightning(c, a.seconds) if a.lightning
+                             else bare(model, dm, a.seconds, trainer.gradient_clip_val))
             best[c], cpu[c] = max(best[c], rate), max(cpu[c], per_cpu)
             print(f"  round {r + 1}: {c.stem} {rate:.1f} windows/s, {per_cpu:.1f} per CPU-second",
                   file=sys.stderr, flush=True)
     print(f"{'config':24s} {'net':18s} {'seq':>4s} {'batch':>5s} {'params':>8s} {'windows/s':>10s} {'per CPU-s':>10s}")
     for c in configs:
-        model, dm = built[c]
+        model, dm, _ = built[c]
         params = sum(p.numel() for p in model.parameters())
-        print(f"{c.stem:24s} {type(model.net).__name__:18s} {model.hparams.seq_length:4d} "
+        print(f"{c.stem:24s} {type(model.network.core).__name__:18s} {model.hparams.seq_length:4d} "
               f"{dm.hparams.batch_size:5d} {params:8d} {best[c]:10.1f} {cpu[c]:10.1f}", flush=True)
 
 

@@ -1,5 +1,8 @@
 """``Notes``: the project's one note representation, and its conversions to and from MIDI.
 
+The MIDI bytes themselves belong to ``musicrnn.midi``: reading goes through its checked byte walker
+(``midi.check``, then ``midi.fast`` or pretty_midi), writing through its one writer (``midi.write``).
+
 Everything flows through this type: MIDI -> Notes -> feature windows -> model -> Notes -> MIDI/port.
 A ``Notes`` is a struct of numpy arrays (not a list of objects) so a whole MAESTRO performance
 (~5k notes) converts, slices and caches without Python loops.
@@ -11,11 +14,13 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from musicrnn.errors import MidiError
 from musicrnn.io_utils import atomic_write
+from musicrnn.midi import write as midi_write
 from musicrnn.midi.check import read_checked
 
 NUM_PITCHES = 128
@@ -23,8 +28,7 @@ PIANO_LOW, PIANO_HIGH = 21, 108  # A0..C8, the 88 keys
 SUSTAIN_CC = 64
 DEFAULT_VELOCITY = 100  # every note's velocity when none is given or modelled (the one place it is set)
 FEATURES = ("pitch", "step", "duration", "velocity")
-MIDI_RESOLUTION, MIDI_TEMPO = 960, 120.0  # what to_midi writes: ticks per beat, bpm
-TICKS_PER_SECOND = MIDI_RESOLUTION * MIDI_TEMPO / 60.0  # 1920: one tick ~0.52 ms
+TICKS_PER_SECOND = midi_write.TICKS_PER_SECOND  # what to_midi writes: 1920 ticks/s, one tick ~0.52 ms
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,15 +61,20 @@ class Notes:
         """Build from any array-likes, sort by (start, pitch) and drop notes that do not sound.
 
         Notes with end <= start or non-finite times are dropped: a zero-length note has no
-        duration to learn and a negative one is damage, not music.
+        duration to learn and a negative one is damage, not music. Integer and float64 inputs are
+        not copied before the sort (sampling hands over 10^7-note buffers).
         """
-        pitch = np.asarray(pitch, dtype=np.int64)
+        pitch = np.asarray(pitch)
+        if pitch.dtype.kind not in "iu":
+            pitch = pitch.astype(np.int64)
         start = np.asarray(start, dtype=np.float64)
         end = np.asarray(end, dtype=np.float64)
         velocity = np.full(len(pitch), DEFAULT_VELOCITY) if velocity is None else np.asarray(velocity)
         ok = np.isfinite(start) & np.isfinite(end) & (end > start) & (pitch >= 0) & (pitch < 128)
-        pitch, start, end, velocity = pitch[ok], start[ok], end[ok], velocity[ok]
-        order = np.lexsort((pitch, start))
+        if not ok.all():
+            pitch, start, end, velocity = pitch[ok], start[ok], end[ok], velocity[ok]
+        del ok
+        order = np.lexsort((pitch, start))  # stable: equal (start, pitch) keep their order
         return cls(
             pitch[order].astype(np.int16),
             start[order],
@@ -156,31 +165,15 @@ class Notes:
             cols.append(self.velocity)
         return np.stack(cols, axis=1).astype(np.float32) if len(self) else np.zeros((0, len(cols)), np.float32)
 
-    def to_pretty_midi(self, program: int = 0):
-        """One instrument at 960 ticks per beat, 120 bpm (1920 ticks/s, ~0.5 ms).
-
-        Times are snapped to ticks here and every note keeps at least one tick: a note that rounds
-        to zero ticks would be written as note-on and note-off at the same tick, which MIDI readers
-        pair with a *later* note-off of that pitch (the note would hang for seconds, or vanish).
-        """
-        import pretty_midi
-
-        pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=MIDI_TEMPO)
-        inst = pretty_midi.Instrument(program=program, name="musicrnn")
-        s_tick = np.rint(self.start * TICKS_PER_SECOND).astype(np.int64)
-        e_tick = np.maximum(np.rint(self.end * TICKS_PER_SECOND).astype(np.int64), s_tick + 1)
-        for p, s, e, v in zip(self.pitch.tolist(), s_tick.tolist(), e_tick.tolist(), self.velocity.tolist()):
-            inst.notes.append(pretty_midi.Note(velocity=int(v), pitch=int(p), start=s / TICKS_PER_SECOND,
-                                               end=e / TICKS_PER_SECOND))
-        pm.instruments.append(inst)
-        return pm
+    def write_midi(self, f: BinaryIO, program: int = 0) -> None:
+        """Write a standard MIDI file to the open binary file ``f`` (``midi.write``: 960 ticks per
+        beat at 120 bpm, times snapped to ticks, every note at least one tick long)."""
+        midi_write.write_midi(f, self.pitch, self.start, self.end, self.velocity, program)
 
     def to_midi(self, path: str | Path, program: int = 0) -> Path:
         """Write a standard MIDI file (atomically: a crash leaves no partial file)."""
-        buf = io.BytesIO()
-        self.to_pretty_midi(program).write(buf)
         with atomic_write(path) as f:
-            f.write(buf.getvalue())
+            self.write_midi(f, program)
         return Path(path)
 
     # ---- transforms ---------------------------------------------------------------------------

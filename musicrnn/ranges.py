@@ -61,6 +61,12 @@ RANGES: dict[str, Rule] = {
     "model.plateau_factor": _unit(low_open=True),
     "model.plateau_patience": NON_NEGATIVE,
     "model.gamma": _unit(high_open=False, low_open=True),
+    "model.warmup_steps": NON_NEGATIVE,
+    "model.min_lr_ratio": _unit(high_open=False),
+    "model.dropout": _unit(),
+    "model.cache_size": NON_NEGATIVE,
+    "model.cache_theta": POSITIVE,
+    "model.cache_lambda": _unit(),
     # data (musicrnn.data.datamodule.MaestroDataModule)
     "data.seq_length": LENGTH,
     "data.batch_size": LENGTH,

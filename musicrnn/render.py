@@ -38,6 +38,7 @@ MISSING_FLUIDSYNTH = ("FluidSynth not found — install it (apt-get install flui
 RENDER_TIMEOUT_S = 600
 WAV_HEADER_BYTES = 44  # a canonical PCM WAV header
 LENGTH_TOLERANCE_S = 0.05  # the WAV may end this much before the MIDI's last note (tick rounding)
+PART_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")  # prime, continuation, ...
 
 
 # ---- piano roll --------------------------------------------------------------------------------
@@ -52,22 +53,60 @@ def piano_roll(notes: Notes, ax=None, title: str | None = None):
 
     if ax is None:
         ax = _new_figure().add_subplot(1, 1, 1)
-    n = len(notes)
-    lo = min(PIANO_LOW, int(notes.pitch.min())) if n else PIANO_LOW
-    hi = max(PIANO_HIGH, int(notes.pitch.max())) if n else PIANO_HIGH
-    t_end = max(notes.duration, 1e-3)
-    if n:
-        s, e = notes.start, notes.end
-        p = notes.pitch.astype(np.float64)
-        verts = np.stack([np.stack([s, p - 0.4], 1), np.stack([e, p - 0.4], 1),
-                          np.stack([e, p + 0.4], 1), np.stack([s, p + 0.4], 1)], axis=1)  # (n, 4, 2)
-        coll = PolyCollection(verts, array=notes.velocity.astype(np.float64), cmap="viridis",
+    if len(notes):
+        coll = PolyCollection(_note_boxes(notes), array=notes.velocity.astype(np.float64), cmap="viridis",
                               norm=Normalize(1, 127), linewidths=0)
         ax.add_collection(coll)
         ax.figure.colorbar(coll, ax=ax, label="velocity", pad=0.01)
-    else:
+    _style_axes(ax, notes, title)
+    return ax
+
+
+def piano_roll_parts(parts: list[tuple[Notes, str]], path: str | os.PathLike | None = None,
+                     title: str | None = None, size: tuple[float, float] = (12, 5), dpi: int = 100):
+    """Several note sets on one piano roll, one colour each with a legend (e.g. a prime and its
+    continuation on one timeline). Writes a PNG atomically when ``path`` is given and returns it; else
+    returns the (H, W, 3) uint8 RGB image."""
+    from matplotlib.collections import PolyCollection
+
+    ax = _new_figure(size, dpi).add_subplot(1, 1, 1)
+    for (notes, label), colour in zip(parts, PART_COLOURS):
+        if len(notes):
+            ax.add_collection(PolyCollection(_note_boxes(notes), facecolors=colour, linewidths=0,
+                                             label=f"{label} ({len(notes)} notes)"))
+    every = [n for n, _ in parts if len(n)]
+    joined = Notes.from_arrays(*(np.concatenate([getattr(n, k) for n in every]) if every else np.zeros(0)
+                                 for k in ("pitch", "start", "end", "velocity")))
+    _style_axes(ax, joined, title)
+    if every:
+        ax.legend(loc="upper left")
+    if path is None:
+        ax.figure.tight_layout()
+        ax.figure.canvas.draw()
+        return np.asarray(ax.figure.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3)
+    buf = io.BytesIO()
+    ax.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    with atomic_write(path) as f:
+        f.write(buf.getvalue())
+    return Path(path)
+
+
+def _note_boxes(notes: Notes) -> np.ndarray:
+    """One rectangle per note: (n, 4, 2) corners in (time, pitch)."""
+    s, e = notes.start, notes.end
+    p = notes.pitch.astype(np.float64)
+    return np.stack([np.stack([s, p - 0.4], 1), np.stack([e, p - 0.4], 1),
+                     np.stack([e, p + 0.4], 1), np.stack([s, p + 0.4], 1)], axis=1)  # (n, 4, 2)
+
+
+def _style_axes(ax, notes: Notes, title: str | None) -> None:
+    """Limits (at least the 88 keys), C-note ticks, labels and title for a piano roll of ``notes``."""
+    n = len(notes)
+    lo = min(PIANO_LOW, int(notes.pitch.min())) if n else PIANO_LOW
+    hi = max(PIANO_HIGH, int(notes.pitch.max())) if n else PIANO_HIGH
+    if not n:
         ax.text(0.5, 0.5, "no notes", transform=ax.transAxes, ha="center", va="center", color="gray")
-    ax.set_xlim(min(0.0, float(notes.start.min())) if n else 0.0, t_end)
+    ax.set_xlim(min(0.0, float(notes.start.min())) if n else 0.0, max(notes.duration, 1e-3))
     ax.set_ylim(lo - 1, hi + 1)
     ax.set_yticks([c for c in range(0, 128, 12) if lo - 1 <= c <= hi + 1])  # C notes
     ax.set_yticklabels([f"C{c // 12 - 1}" for c in range(0, 128, 12) if lo - 1 <= c <= hi + 1])
@@ -75,7 +114,6 @@ def piano_roll(notes: Notes, ax=None, title: str | None = None):
     ax.set_ylabel("pitch")
     ax.grid(axis="y", alpha=0.25)
     ax.set_title(title if title is not None else f"{n} notes, {notes.duration:.1f} s")
-    return ax
 
 
 def save_piano_roll(notes: Notes, path: str | os.PathLike, title: str | None = None,

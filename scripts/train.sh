@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), then train: `bash scripts/train.sh [CONFIG] [OVERRIDES...]`.
+# Set up (scripts/ensure_setup.sh: skipped when nothing changed), then train:
+# `bash scripts/train.sh [CONFIG] [OVERRIDES...]`.
 # Default: configs/baseline.yaml on the bundled MAESTRO sample. Checkpoints go to checkpoints/,
 # TensorBoard logs to logs/ (`tensorboard --logdir logs`).
+# One torch thread unless OMP_NUM_THREADS is set: on a busy 2-core machine torch's default of two
+# threads spins against the other work and trains several times slower (README "Threads").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Skip the install (~16 s) when nothing changed: a stamp keyed on pyproject.toml, the Python and this
-# checkout (in .cache/, which git ignores), and musicrnn importing from here with torch present.
-PY="${PYTHON:-$(command -v python || command -v python3)}"
-KEY="$(sha256sum pyproject.toml | cut -d' ' -f1) $PY $PWD"
-STAMP=.cache/setup.stamp
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$KEY" ]] && "$PY" -c 'import importlib.util as u, os, sys, musicrnn
-sys.exit(0 if u.find_spec("torch") and os.path.dirname(os.path.dirname(os.path.abspath(musicrnn.__file__))) == os.getcwd() else 1)' 2>/dev/null; then
-  echo "setup: up to date (pyproject.toml unchanged), skipping the install; delete $STAMP to force it" >&2
-else
-  bash scripts/setup.sh
-  mkdir -p .cache && echo "$KEY" > "$STAMP"
-fi
+bash scripts/ensure_setup.sh
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-${OMP_NUM_THREADS:-1}}"
+echo "train: $OMP_NUM_THREADS torch thread(s) (set OMP_NUM_THREADS to change)" >&2
 CONFIG="configs/baseline.yaml"
 if [[ $# -gt 0 && "$1" != --* ]]; then CONFIG="$1"; shift; fi
 exec python -m musicrnn.fit --config "$CONFIG" "$@"

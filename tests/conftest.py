@@ -69,12 +69,30 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     return train_tiny(tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.fixture
+def in_run(tiny_ckpt, monkeypatch):
+    """``tiny_ckpt`` with the note cache it was trained with, so the default (bundled) prime needs no parsing."""
+    monkeypatch.setenv("MUSICRNN_CACHE", str(tiny_ckpt.parent / "cache"))
+    monkeypatch.delenv("MUSICRNN_DATA", raising=False)
+    return tiny_ckpt
+
+
+@pytest.fixture
+def run_dir(tmp_path, monkeypatch):
+    """cwd = an empty run folder, so 'nothing written' is 'the folder is still empty'."""
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.chdir(run)
+    monkeypatch.delenv("MUSICRNN_DATA", raising=False)
+    return run
+
+
 @pytest.fixture(scope="session")
 def jack():
     """A JACK server with the dummy driver for the session (skips without jackd)."""
     import shutil
 
-    from musicrnn.live.jack import dummy_jack_server
+    from jackserver import dummy_jack_server
 
     if shutil.which("jackd") is None:
         pytest.skip("jackd not installed (apt-get install jackd2)")

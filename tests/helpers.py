@@ -57,6 +57,26 @@ def multitrack_with_drums(n_piano: int) -> bytes:
     return buf.getvalue()
 
 
+def pretty_midi_bytes(notes, program: int = 0) -> bytes:
+    """The reference for ``midi.write``: the same notes written by pretty_midi (960 ticks per beat,
+    120 bpm, times snapped to ticks, every note at least one tick long)."""
+    import numpy as np
+    import pretty_midi
+
+    from musicrnn.midi.write import MIDI_RESOLUTION, MIDI_TEMPO, TICKS_PER_SECOND
+
+    pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=MIDI_TEMPO)
+    inst = pretty_midi.Instrument(program=program, name="musicrnn")
+    s_tick = np.rint(notes.start * TICKS_PER_SECOND).astype(np.int64)
+    e_tick = np.maximum(np.rint(notes.end * TICKS_PER_SECOND).astype(np.int64), s_tick + 1)
+    for p, s, e, v in zip(notes.pitch.tolist(), s_tick.tolist(), e_tick.tolist(), notes.velocity.tolist()):
+        inst.notes.append(pretty_midi.Note(velocity=v, pitch=p, start=s / TICKS_PER_SECOND, end=e / TICKS_PER_SECOND))
+    pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
 def ctrl_c():
     """A real SIGINT to the main thread, as a terminal's Ctrl-C delivers it."""
     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)

@@ -23,8 +23,8 @@ def torch_loading(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("argv", [["musicrnn.fit", "--help"], ["musicrnn.sample", "--num-notes", "5", "--out", "x.mid"]],
-                         ids=["fit", "sample"])
+@pytest.mark.parametrize("argv", [["musicrnn.fit", "--help"],
+                                  ["musicrnn.sample", "--num-notes", "5", "--out", "x.mid"]], ids=["fit", "sample"])
 def test_ctrl_c_while_importing_exits_130_quietly(argv, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "MUSICRNN_CACHE": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

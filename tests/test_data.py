@@ -252,16 +252,16 @@ def test_corrupt_cache_is_ignored_and_rebuilt(tmp_path, damage, capsys):
 def test_damaged_files_are_excluded_and_reported(tmp_path, capsys):
     root = write_folder(tmp_path / "mine", 4)
     victim = root / "set1" / "piece01.mid"
-    victim.write_bytes(victim.read_bytes()[:-2])  # chunk shorter than its header says
+    victim.write_bytes(victim.read_bytes()[:-2])  # cut off: no 0x0A bytes that could have lost a 0x0D
     (root / "notes.mid").write_bytes(b"this is not MIDI")
     cache = build_or_load(root, jobs=1, progress=False, cache_folder=tmp_path / "cache")
     assert len(cache.files) == 3 and sorted(p for p, _ in cache.damaged) == ["notes.mid", "set1/piece01.mid"]
     err = capsys.readouterr().err
-    assert "skipped 2 files it could not use" in err and "1 line-ending damage" in err and "1 not MIDI" in err
-    assert "repair" in err
+    assert "skipped 2 files it could not use" in err and "1 truncated" in err and "1 not MIDI" in err
+    assert "repair" not in err  # repair only puts lost 0x0D bytes back: it cannot help these two
     report = json.loads(damaged_report_path(cache.path).read_text())
     assert {r["file"] for r in report} == {"notes.mid", "set1/piece01.mid"}
-    assert any("shorter" in r["reason"] for r in report) and all(r["reason"] for r in report)
+    assert any("cut off 2 bytes" in r["reason"] for r in report) and all(r["reason"] for r in report)
 
 
 def test_all_damaged_is_a_config_error(tmp_path):

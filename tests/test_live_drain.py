@@ -1,4 +1,4 @@
-"""Issue 11, item 9: the end of a live stream is deterministic — drain, All Notes Off, then close.
+"""The end of a live stream is deterministic — drain, All Notes Off, then close.
 
 Seen before the fix: 1 stuck note in 24 runs with ``--virtual`` (60 note-ons, 59 note-offs, no All
 Notes Off, exit 0): the port was closed right after the last send, before JACK's next cycle delivered
@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from helpers import CC, ON, assert_no_hanging, needs_jack
+
 from musicrnn.cli.live import main
-from musicrnn.live import ports as mp
+from musicrnn.realtime import ports as mp
 
 RUNS = 24
 NOTES = 10
@@ -72,7 +72,7 @@ def test_virtual_stream_ends_with_every_note_off_over_many_runs(jack, tiny_ckpt,
     monkeypatch.setattr(mp, "open_output", open_and_connect)
     failures = []
     for run in range(RUNS):
-        summary = main(["--ckpt", str(ckpt), "--api", "jack", "--virtual", "drain11", "--num-notes", str(NOTES),
+        summary = main(["--ckpt", str(ckpt), "--api", "jack", "--virtual", "drain", "--num-notes", str(NOTES),
                         "--seed", str(run), "--speed", "4", "--lookahead", "0.2"])
         got = receivers[-1].close()  # main returned: the port is closed, nothing more may come
         sent = [list(m.message) for m in summary.sent]

@@ -83,13 +83,13 @@ def test_minimal_file_passes():
         (bytes(range(256)) * 4, "not a Standard MIDI File"),
         (b"MThd" + struct.pack(">IHHH", 6, 1, 1, 384), "1 tracks, file has 0"),
         (smf(ntracks=0), "no tracks"),
-        (smf(track(b"\x00\x90\x3c\x40" + EOT))[:-3], "shorter than its header says"),
+        (smf(track(b"\x00\x90\x3c\x40" + EOT))[:-3], "cut off 3 bytes before"),
         (smf(track(b"\x00\x90\x3c\x40" + EOT))[:20], "truncated"),
-        (smf(b"MTrk" + struct.pack(">I", 99) + b"\x00\x90\x3c\x40" + EOT), "shorter than its header says"),
+        (smf(b"MTrk" + struct.pack(">I", 99) + b"\x00\x90\x3c\x40" + EOT), "length field is wrong"),
         (smf(b"MTrk" + struct.pack(">I", 4) + b"\x00\x90\x3c\x40" + EOT), "malformed"),
         (smf(track(b"\x00\x3c\x40" + EOT)), "running status without"),
         (smf(track(b"\x00\x90\x3c\xc0" + EOT)), "data byte 0xC0"),
-        (smf(track(b"\x00\x90\x3c\x40" + EOT + b"\x00\x90\x3c\x00")), "4 bytes shorter"),
+        (smf(track(b"\x00\x90\x3c\x40" + EOT + b"\x00\x90\x3c\x00")), "ends 4 bytes before"),
         (smf(track(b"\x00\x90\x3c\x40")), "no end-of-track"),
         (smf(track(b"\x00\xf1\x00" + EOT)), "invalid status byte"),
         (smf(track(b"\xff\xff\xff\xff\x00" + EOT)), "longer than 4 bytes"),
@@ -102,6 +102,51 @@ def test_bad_inputs_raise_one_line_midi_error(data, words):
         check_chunks(data, "x.mid")
     msg = str(e.value)
     assert words in msg and msg.startswith("x.mid: ") and "\n" not in msg
+
+
+ONE_NOTE = b"\x00\x90\x3c\x0d\x0a\x80\x3c\x40" + EOT  # velocity 13, then a delta of 10 ticks: bytes 0D 0A
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (damage(smf(track(ONE_NOTE))), "track 0 is 1 byte shorter than its header says (line-ending damage"),
+        (damage(smf(track(b"\x00\xff\x01\x01a" + ONE_NOTE), track(ONE_NOTE))), "track 0 "),
+    ],
+)
+def test_line_ending_damage_is_named_with_the_repair(data, words):
+    with pytest.raises(MidiError) as e:
+        check_chunks(data, "x.mid")
+    assert words in str(e.value) and "musicrnn.data repair" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        # a track length field far beyond the events: no 0x0A bytes could have lost their 0x0D
+        (smf(b"MTrk" + struct.pack(">I", 1000) + ONE_NOTE), "ends 988 bytes before the length its header gives"),
+        (smf(track(b"\x00\x90\x3c\x40\x10\x3c\x00" + EOT))[:-2], "cut off 2 bytes"),
+        (smf(track(b"\x00\xff\x51\x03\x00\x00\x00" + ONE_NOTE)), "a tempo of 0 microseconds per beat"),
+        (b"MThd" + struct.pack(">IHHH", 6, 0, 1, 0) + track(ONE_NOTE), "time division is 0 ticks per beat"),
+    ],
+)
+def test_other_damage_is_not_called_line_ending_damage(data, words):
+    """Only bytes that CR-LF -> LF damage can explain get that name and the repair hint."""
+    with pytest.raises(MidiError) as e:
+        check_chunks(data, "x.mid")
+    msg = str(e.value)
+    assert words in msg and "line-ending" not in msg and "repair" not in msg and "\n" not in msg
+
+
+def test_zero_tempo_or_division_is_a_midi_error_not_a_division_by_zero(tmp_path):
+    from musicrnn.notes import Notes
+
+    for name, data in (("tempo0.mid", smf(track(b"\x00\xff\x51\x03\x00\x00\x00" + ONE_NOTE))),
+                       ("division0.mid", b"MThd" + struct.pack(">IHHH", 6, 0, 1, 0) + track(ONE_NOTE))):
+        (tmp_path / name).write_bytes(data)
+        for fast in (True, False):
+            with pytest.raises(MidiError, match=f"{name}: .* 0 .*re-download it"):
+                Notes.from_midi(tmp_path / name, fast=fast)
 
 
 def test_read_checked_missing_and_folder(tmp_path):
@@ -258,3 +303,97 @@ def test_most_ambiguous_damaged_files_repair_and_load(maestro_root):
         assert abs(max(n.end for n in pm.instruments[0].notes) - dur[rel]) < 1.0
         with pytest.raises(MidiError, match="not at the expected"):
             repair_bytes(data, dur[rel] + 5.0, rel)  # the likeliest must also end where the CSV says
+
+
+# --- folders the run cannot read ----------------------------------------------------------------
+
+
+def _as_unprivileged(fn):
+    """``fn()``'s result and stderr, run where permissions apply: as root (who reads every folder),
+    in a forked child that became the user nobody; otherwise in this process."""
+    import contextlib
+    import os
+    import pickle
+
+    def call():
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                return fn(), err.getvalue()
+            except Exception as e:  # reported to the parent, which fails the test on it
+                return e, err.getvalue()
+
+    if os.geteuid() != 0:
+        return call()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, run, send the pickled answer, exit without cleanup
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            answer = pickle.dumps(call())
+        except BaseException as e:  # noqa: BLE001 - anything must reach the parent
+            answer = pickle.dumps((RuntimeError(repr(e)), ""))
+        with os.fdopen(w, "wb") as f:
+            f.write(answer)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
+
+
+@pytest.fixture
+def tree_with_a_locked_folder():
+    """A public temp tree (nobody may read it): two MIDI files, one of them in a folder mode 000."""
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="musicrnn-locked-"))
+    os.chmod(root, 0o777)
+    src = root / "src"
+    for sub in ("open", "locked"):
+        (src / sub).mkdir(parents=True)
+        (src / sub / f"{sub}.mid").write_bytes(smf(track(b"\x00\x90\x3c\x40\x10\x3c\x00" + EOT)))
+    for folder in (src, src / "open"):
+        os.chmod(folder, 0o755)
+    for f in src.rglob("*.mid"):
+        os.chmod(f, 0o644)
+    os.chmod(src / "locked", 0)
+    yield root
+    os.chmod(src / "locked", 0o755)
+    shutil.rmtree(root)
+
+
+def test_an_unreadable_folder_is_named_not_skipped_silently(tree_with_a_locked_folder):
+    from musicrnn.data.cache import list_files
+
+    src = tree_with_a_locked_folder / "src"
+    files, err = _as_unprivileged(lambda: [f.path for f in list_files(src)])
+    assert files == ["open/open.mid"]
+    assert err.startswith(f"warning: folder {src / 'locked'} cannot be read (Permission denied)")
+    assert "chmod -R u+rX" in err and len(err.strip().splitlines()) == 1
+
+    dst = tree_with_a_locked_folder / "dst"
+    report, err = _as_unprivileged(lambda: repair_tree(src, dst, progress=False, jobs=1))
+    assert report["files"] == 1 and report["unreadable_folders"] == [err.strip().removeprefix("warning: ")]
+    assert f"folder {src / 'locked'} cannot be read" in err
+
+
+def test_python_m_musicrnn_data_names_a_zero_tempo_in_one_error_line(tmp_path):
+    """``python -m musicrnn.data`` (the data package's ``__main__``) runs the data command line."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "tempo0.mid"
+    src.write_bytes(smf(track(b"\x00\xff\x51\x03\x00\x00\x00" + ONE_NOTE)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-m", "musicrnn.data", "repair", str(src), str(tmp_path / "out") + "/"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: {src}: track 0 has a tempo of 0") and not (tmp_path / "out").exists()

@@ -13,14 +13,13 @@ import time
 
 import numpy as np
 import pytest
-
 from helpers import CC, OFF, ON, assert_no_hanging, ctrl_c, needs_jack
-from musicrnn.live import ports as mp
-from musicrnn.live.player import Player
-from musicrnn.live.recording import notes_from_events, record_phrase
+
 from musicrnn.errors import ConfigError, MusicRNNError
 from musicrnn.notes import Notes
-
+from musicrnn.realtime import ports as mp
+from musicrnn.realtime.player import Player
+from musicrnn.realtime.recording import notes_from_events, record_phrase
 
 
 class MemoryPort:

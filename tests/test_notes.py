@@ -4,12 +4,14 @@ Hand-made sequences have exact expected tables; the MIDI round trip uses real bu
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
 import pytest
 
+from helpers import pretty_midi_bytes
 from musicrnn.errors import MidiError
 from musicrnn.notes import TICKS_PER_SECOND, Notes
 
@@ -181,9 +183,20 @@ def test_very_short_notes_survive_the_round_trip(tmp_path):
     assert (back.end - back.start).max() < 1.01 and (back.end - back.start)[:2].max() < 0.002
 
 
-def test_to_midi_to_pretty_midi_program():
-    pm = make([(60, 0, 1, 80)]).to_pretty_midi(program=5)
+def test_to_midi_writes_the_program_as_pretty_midi_reads_it(tmp_path):
+    path = make([(60, 0, 1, 80)]).to_midi(tmp_path / "p5.mid", program=5)
+    pm = pretty_midi.PrettyMIDI(str(path))
     assert [i.program for i in pm.instruments] == [5] and len(pm.instruments[0].notes) == 1
+
+
+def test_to_midi_and_write_midi_are_one_writer_with_pretty_midis_bytes(tmp_path):
+    """``to_midi`` (a path, atomically) and ``write_midi`` (an open file) give the bytes pretty_midi
+    writes for the same notes: what sampling, the gallery and rendering all write."""
+    notes = Notes.from_midi(SAMPLE_FILES[0])[:500]
+    buf = io.BytesIO()
+    notes.write_midi(buf, program=3)
+    assert buf.getvalue() == notes.to_midi(tmp_path / "n.mid", program=3).read_bytes()
+    assert buf.getvalue() == pretty_midi_bytes(notes, program=3)
 
 
 def test_damaged_midi_raises_midi_error(tmp_path):

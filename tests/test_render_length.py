@@ -8,8 +8,8 @@ import re
 import shutil
 
 import pytest
-from helpers import MAESTRO_FILE
 
+from helpers import MAESTRO_FILE
 from musicrnn import render
 from musicrnn.cli.sample import main
 from musicrnn.errors import MusicRNNError

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-from helpers import MAESTRO_FILE
 
+from helpers import MAESTRO_FILE
 from musicrnn.cli.data import main
 from musicrnn.data.cache import SAMPLE_ROOT
 

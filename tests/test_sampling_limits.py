@@ -93,7 +93,8 @@ def test_crafted_sizes_are_refused_before_building(crafted_ckpt):
 def test_crafted_sizes_cost_no_memory(crafted_ckpt, in_run):
     """Peak memory of refusing the crafted file is that of loading the honest one (not +2.5 GB)."""
     code = ("import json, resource, sys\nfrom musicrnn.model.checkpoint import load_network\n"
-            "try:\n    load_network(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__, file=sys.stderr)\n"
+            "try:\n    load_network(sys.argv[1])\n"
+            "except Exception as e:\n    print(type(e).__name__, file=sys.stderr)\n"
             "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     peaks = [json.loads(subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, env=env,

@@ -120,7 +120,7 @@ def _under_root(c) -> None:
     (made absolute, so a saved config resolves to the same place)."""
     root = c.trainer.get("default_root_dir")
     if not root:
-        if not c.trainer.get("logger"):  # issue 11: config.yaml would land in cwd; checkpoints stay put
+        if not c.trainer.get("logger"):  # config.yaml would land in cwd; checkpoints stay put
             c.trainer.default_root_dir = NO_LOGGER_ROOT
         return
     for key in ("checkpoint", "periodic_checkpoint"):

@@ -1,4 +1,4 @@
-"""The files of one run, written all or none, with errors that name the real file (issue 11, item 8).
+"""The files of one run, written all or none, with errors that name the real file.
 
 Why: ``sample`` writes up to three files per sample (MIDI, PNG, WAV). Written one by one, a full disk
 at the PNG left the MIDI behind (exit 2, but half the output on disk), and the error named the temp

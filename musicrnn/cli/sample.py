@@ -13,8 +13,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicrnn.cli.options import (add_checkpoint_arg, add_prime_args, add_sampling_args, choose_prime,
-                                  load_checkpoint_net, run_seed, set_threads)
+from musicrnn.cli.options import (
+    add_checkpoint_arg,
+    add_prime_args,
+    add_sampling_args,
+    choose_prime,
+    load_checkpoint_net,
+    run_seed,
+    set_threads,
+)
 from musicrnn.errors import ConfigError, MusicRNNError, cli_main
 
 
@@ -92,7 +99,6 @@ def write_outputs(a: argparse.Namespace, samples, paths: list[Path], prime, rend
     """Every MIDI (and PNG/WAV) of the run, all or none (``outputs.Staged``); prints what was written."""
     from musicrnn.cli.outputs import Staged
     from musicrnn.sampling.generator import place_after
-    from musicrnn.sampling.midiwrite import write_notes
 
     lines: list[str] = []
     with Staged() as staged:
@@ -100,7 +106,7 @@ def write_outputs(a: argparse.Namespace, samples, paths: list[Path], prime, rend
             if a.include_prime:
                 notes = place_after(prime, notes)
             with staged.writing(path) as tmp, open(tmp, "wb") as f:
-                write_notes(f, notes)  # == notes.to_midi, without per-note objects
+                notes.write_midi(f)
             lines.append(f"wrote {path} ({len(notes)} notes, {notes.duration:.1f} s)")
             if a.png:
                 png = path.with_suffix(".png")
@@ -134,7 +140,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     set_threads(a.threads)
     device = G.resolve_device(a.device)
     ckpt, net = load_checkpoint_net(a.ckpt, device)
-    info = [f"using checkpoint {ckpt}"] if a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt else []  # printed once all input is valid
+    named = a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt
+    info = [f"using checkpoint {ckpt}"] if named else []  # printed once all input is valid
     check_memory(net, a.num_samples, a.num_notes + int(a.include_prime) * net.seq_length)  # before allocating
     run_seed(a, info)  # one seed for the prime window and the sampling, printed when drawn
     prime, composer = choose_prime(a, net, info)
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if info:
         print("\n".join(info), file=sys.stderr)
     paths = output_paths(out, a.num_samples)
-    check_outputs(a, paths, len(prime))  # issue 11: before generating, however long that takes
+    check_outputs(a, paths, len(prime))  # before generating, however long that takes
     samples = G.generate_with(gen, a.num_notes, progress=True)
     written = write_outputs(a, samples, paths, prime, render)
     return written

@@ -24,7 +24,7 @@ from musicrnn.data.cachecheck import check_cache, empty_reason, skipped_line, un
 from musicrnn.diskspace import cache_error
 from musicrnn.errors import ConfigError, MidiError
 from musicrnn.io_utils import atomic_write, cache_dir
-from musicrnn.midi.check import MIDI_SUFFIXES
+from musicrnn.midi.check import MIDI_SUFFIXES, files_under
 from musicrnn.notes import Notes
 
 CACHE_VERSION = 1
@@ -84,16 +84,20 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
 
 def list_files(root: Path, seed: int = 0, val_fraction: float = 0.1) -> list[FileInfo]:
     """Files and their split: MAESTRO's official CSV split when present, else a seeded file split."""
+    found, unreadable = files_under(root)
+    for line in unreadable:
+        print(f"warning: {line}", file=sys.stderr)
+    present = [p.relative_to(root).as_posix() for p in found if p.suffix.lower() in MIDI_SUFFIXES]
     csvs = sorted(root.glob("maestro-v*.csv"))
     if csvs:
         with open(csvs[-1], newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
+        have = set(present)
         files = [FileInfo(r["midi_filename"], r["split"], r.get("canonical_composer") or UNKNOWN_COMPOSER,
                           float(r["duration"]) if r.get("duration") else None)
-                 for r in rows if (root / r["midi_filename"]).is_file()]
+                 for r in rows if r["midi_filename"] in have]
     else:
-        paths = sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                       if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+        paths = sorted(present)
         rng = random.Random(seed)
         shuffled = paths[:]
         rng.shuffle(shuffled)

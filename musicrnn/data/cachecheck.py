@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-LINE_ENDING = "line-ending damage"  # the words midifile's check uses for repairable files
+LINE_ENDING = "line-ending damage"  # the words midi.check uses for repairable files only
 REPAIR = "python -m musicrnn.data repair"
 ARRAYS = ("offsets", "pitch", "start", "end", "velocity")
 

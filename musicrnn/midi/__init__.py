@@ -1,2 +1,4 @@
-"""Raw Standard MIDI File bytes: one event walker (``events``), the strict check, the repair of
-line-ending damage (one file: ``repair``; a folder: ``tree``) and note-end timing. No torch."""
+"""Standard MIDI File bytes, the one layer that reads and writes them: the byte readers and event
+walkers (``events``) that the strict check (``check``), the vectorised note reader (``fast``), the
+repair of line-ending damage (one file: ``repair``; a folder: ``tree``) and note-end timing build on,
+and the one writer (``write``). No torch, no ``Notes`` (they are the layer above)."""

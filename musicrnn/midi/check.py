@@ -11,11 +11,12 @@ The repair of that damage is ``repair`` (one file) and ``tree`` (a folder).
 """
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
 from ..errors import MidiError
-from .events import BadEvent, header, parse_track
+from .events import BadEvent, BadValue, header, parse_track
 
 MIDI_SUFFIXES = (".mid", ".midi")
 REPAIR_HINT = "repair it with `python -m musicrnn.data repair SRC DST`"
@@ -33,12 +34,19 @@ def _bytes(n: int) -> str:
     return f"{n} byte" if n == 1 else f"{n} bytes"
 
 
+def _line_ending_damage_possible(data: bytes, start: int, stop: int, missing: int) -> bool:
+    """CR-LF -> LF damage deletes one 0x0D in front of each of some 0x0A bytes, so a track that lost
+    ``missing`` bytes that way still holds at least ``missing`` 0x0A bytes in ``data[start:stop]``."""
+    return data.count(b"\n", start, stop) >= missing
+
+
 def check_chunks(data: bytes, name: str = "<bytes>") -> None:
     """Raise MidiError unless ``data`` is a well-formed Standard MIDI File, event by event.
 
     Every MTrk must parse (delta times, running status, channel data bytes < 0x80, meta and sysex
-    lengths) and its end-of-track event must be its last byte. A track that ends early is the
-    signature of line-ending damage, and the message says how to repair it. Chunks after the
+    lengths, a tempo above 0) and its end-of-track event must be its last byte. A track that ends
+    early is the signature of line-ending damage when it holds enough 0x0A bytes to have lost that
+    many 0x0D bytes: only then does the message name that damage and the repair. Chunks after the
     declared number of tracks are ignored (as every reader does).
     """
     ntracks, pos = header(data, name)
@@ -50,21 +58,32 @@ def check_chunks(data: bytes, name: str = "<bytes>") -> None:
             continue
         try:
             stop = parse_track(data, start, min(end, len(data)))
+        except BadValue as e:
+            raise MidiError(f"{name}: track {k} has {e.args[0]} (byte {e.args[1]}) — the file is damaged; "
+                            f"re-download it or re-export it from its editor") from None
         except BadEvent as e:
             why, where = e.args
-            if end > len(data):
+            missing = end - len(data)
+            if missing > 0 and _line_ending_damage_possible(data, start, len(data), missing):
                 raise MidiError(
-                    f"{name}: track {k} is {_bytes(end - len(data))} shorter than its header says "
+                    f"{name}: track {k} is {_bytes(missing)} shorter than its header says "
                     f"(line-ending damage or truncation) — {REPAIR_HINT}"
                 ) from None
-            raise MidiError(
-                f"{name}: track {k} is malformed ({why} at byte {where}) — the file is damaged; "
-                f"re-download it or {REPAIR_HINT}"
-            ) from None
+            if missing > 0:
+                raise MidiError(f"{name}: track {k} is cut off {_bytes(missing)} before the end its header "
+                                f"gives — the file is truncated; re-download it") from None
+            hint = f"re-download it or {REPAIR_HINT}" if b"\n" in data[start:end] else "re-download it"
+            raise MidiError(f"{name}: track {k} is malformed ({why} at byte {where}) — the file is damaged; "
+                            f"{hint}") from None
         if stop != end:
+            if _line_ending_damage_possible(data, start, stop, end - stop):
+                raise MidiError(
+                    f"{name}: track {k} is {_bytes(end - stop)} shorter than its header says "
+                    f"(line-ending damage) — {REPAIR_HINT}"
+                )
             raise MidiError(
-                f"{name}: track {k} is {_bytes(end - stop)} shorter than its header says "
-                f"(line-ending damage) — {REPAIR_HINT}"
+                f"{name}: track {k} ends {_bytes(end - stop)} before the length its header gives (its length "
+                f"field is wrong) — the file is damaged; re-download it"
             )
         k += 1
     if k < ntracks:
@@ -86,3 +105,18 @@ def read_checked(path: str | Path) -> bytes:
         raise MidiError(f"{path}: cannot be read ({e.strerror}) — check its permissions") from None
     check_chunks(data, str(path))
     return data
+
+
+def files_under(root: str | Path) -> tuple[list[Path], list[str]]:
+    """Every file under ``root`` (sorted; symlinked folders followed), and one line per folder that
+    could not be read, naming it and the fix: a data run or a repair must say what it left out,
+    never skip a folder silently (``Path.rglob`` does)."""
+    unreadable: list[str] = []
+
+    def note(e: OSError) -> None:
+        unreadable.append(f"folder {e.filename} cannot be read ({e.strerror}), so its files are left out "
+                          f"— give this user read access to it (chmod -R u+rX) or move it out of {root}")
+
+    found = [Path(folder) / name for folder, _, names in os.walk(root, onerror=note, followlinks=True)
+             for name in names if os.path.isfile(os.path.join(folder, name))]  # no FIFOs, no broken links
+    return sorted(found), unreadable

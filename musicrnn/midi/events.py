@@ -1,14 +1,14 @@
-"""The one raw MIDI event walker: every look at a Standard MIDI File's bytes goes through here.
-
-``check`` parses strictly (``parse_track``), ``repair`` and note-end timing read well-formed tracks
-event by event (``walk``); all of them share the header reader, the variable-length numbers, the
-data-byte counts and the compiled regex that skips channel-event runs at C speed.
+"""Standard MIDI File bytes, read: the header, the chunks, variable-length numbers, the data-byte count
+of each channel status and the event walkers. Every reader of MIDI bytes in the project builds on this
+module: ``check`` (the strict parse, ``parse_track``), ``repair`` / ``search`` and ``timing`` (event
+by event, ``walk``), and ``fast``, whose vectorised search for event starts uses the same table,
+header, chunk and variable-length readers. The one writer of MIDI bytes is ``write``.
 """
 from __future__ import annotations
 
 import re
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import MidiError
 
@@ -47,6 +47,10 @@ class BadEvent(Exception):
     """The track does not parse; ``args[0]`` says why, ``args[1]`` where."""
 
 
+class BadValue(BadEvent):
+    """The track parses but an event holds a value no reader can use (a tempo of 0)."""
+
+
 def varlen(data: bytes, pos: int, end: int) -> tuple[int, int]:
     value = 0
     for k in range(4):
@@ -82,6 +86,8 @@ def parse_track(data: bytes, pos: int, end: int) -> int:
             n, pos = varlen(data, pos + 2, end)
             if pos + n > end:
                 raise BadEvent("meta event runs past the track end", pos)
+            if mtype == 0x51 and n == 3 and data[pos : pos + 3] == b"\0\0\0":
+                raise BadValue("a tempo of 0 microseconds per beat", pos - 3)
             pos += n
             if mtype == 0x2F:
                 if n != 0:
@@ -115,14 +121,15 @@ def header(data: bytes, name: str) -> tuple[int, int]:
         raise MidiError(f"{name}: empty file — not a MIDI file")
     if data[:4] != b"MThd" or len(data) < 14:
         raise MidiError(f"{name}: not a Standard MIDI File (no MThd header) — use a .mid/.midi file")
-    hlen, fmt, ntracks, _division = struct.unpack(">IHHH", data[4:14])
+    hlen, fmt, ntracks, ticks = struct.unpack(">IHHH", data[4:14])
     if hlen < 6 or fmt > 2 or 8 + hlen > len(data):
         raise MidiError(f"{name}: bad MIDI header (length {hlen}, format {fmt}) — the file is damaged")
     if ntracks == 0:
         raise MidiError(f"{name}: MIDI file has no tracks — nothing to read")
+    if ticks == 0:
+        raise MidiError(f"{name}: the header's time division is 0 ticks per beat, so no event has a time "
+                        f"— the file is damaged; re-download it or re-export it from its editor")
     return ntracks, 8 + hlen
-
-
 
 
 def walk(data: bytes, pos: int, end: int, status: int = 0) -> Iterator[tuple[int, int, int, int, int]]:

@@ -1,12 +1,18 @@
-"""Fast note reading: a vectorised (numpy) MIDI event walker and pretty_midi's note pairing, exactly.
+"""Fast note reading: the events of a track found with numpy, and pretty_midi's note pairing, exactly.
 
 ``instruments(data)`` returns what ``pretty_midi.PrettyMIDI(data)`` would give the note cache: the
 non-drum instruments, in pretty_midi's order, each as (pitch, start, end, velocity, cc64_time,
 cc64_value) arrays with the notes in pretty_midi's append order and its tick->seconds arithmetic, so
 ``Notes`` built from it are bit-identical. Where this module cannot be sure of that (sysex, odd meta
 events, several programs on one channel, SMPTE time, ...) it returns a one-line reason instead and the
-caller parses the file with pretty_midi. ``data`` must have passed ``midifile.check_chunks``: the walker
+caller parses the file with pretty_midi. ``data`` must have passed ``check.check_chunks``: this module
 trusts that every track parses and ends with end-of-track at its declared end.
+
+The bytes are read through ``events``: its header and chunk readers, its data-byte counts
+(``DATA_LEN``, from which the step table below is built) and its variable-length reader for the few
+meta events. Only the search for event starts (and the running-status resolution) is vectorised
+here: a Python step per event, as in ``events.walk``, is what makes a 5,000-note performance slow to
+read, and the note cache reads every file of the dataset.
 
 How the walker works without a Python loop per event: for every byte position i it computes f(i), where
 the next event would start if an event started at i (a running-status event is assumed to carry 2 data
@@ -16,18 +22,18 @@ numpy work. The orbit is exact up to the first running-status event whose status
 """
 from __future__ import annotations
 
-import struct
-
 import numpy as np
+
+from .events import DATA_LEN, chunks, division, header, varlen
 
 MAX_TICK = 1e7  # pretty_midi refuses files with a larger tick (ValueError)
 # bytes an event takes after its status position, by status byte (0x00-0x7F: running status, 2 data bytes)
 _STEP = np.full(256, 1 << 30, np.int64)
 _STEP[:0x80] = 2
-for _hi, _n in {8: 2, 9: 2, 10: 2, 11: 2, 12: 1, 13: 1, 14: 2}.items():
+_TWO_BYTE = np.zeros(16, bool)  # by status >> 4: channel events with 2 data bytes
+for _hi, _n in DATA_LEN.items():
     _STEP[_hi << 4 : (_hi + 1) << 4] = 1 + _n
-_TWO_BYTE = np.zeros(16, bool)
-_TWO_BYTE[[8, 9, 10, 11, 14]] = True
+    _TWO_BYTE[_hi] = _n == 2
 # meta types whose decoding in mido and use in pretty_midi cannot fail (0x51/0x58 are checked below)
 _SAFE_META = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x2F, 0x51, 0x58}
 
@@ -93,20 +99,13 @@ def track_events(data: bytes, start: int, end: int):
 
 
 def _meta_ok(data: bytes, ev) -> str | None:
-    ticks, status, d0, _, d = ev
+    _, status, d0, _, d = ev
     meta = np.flatnonzero(status == 0xFF)
     for i in meta.tolist():
         t = int(d0[i])
         if t not in _SAFE_META:
             return f"meta event 0x{t:02X}"
-        pos = int(d[i]) + 1
-        ln = 0
-        while True:  # well-formed (checked file): at most 4 bytes
-            x = data[pos]
-            pos += 1
-            ln = (ln << 7) | (x & 0x7F)
-            if x < 0x80:
-                break
+        ln, pos = varlen(data, int(d[i]) + 1, len(data))  # well-formed (checked file)
         if t == 0x51 and (ln != 3 or int.from_bytes(data[pos : pos + 3], "big") == 0):
             return "odd set-tempo event"
         if t == 0x58 and (ln != 4 or data[pos] == 0):
@@ -172,28 +171,28 @@ def _pairs(key, tick, on):
 
 def instruments(data: bytes):
     """The file's non-drum instruments as pretty_midi reads them (see the module doc), or a reason."""
-    _, ntracks, division = struct.unpack(">HHH", data[8:14])
-    if division & 0x8000 or division == 0 or ntracks >= 0x8000:
-        return "SMPTE or zero time division"
-    pos = 8 + struct.unpack(">I", data[4:8])[0]
+    ntracks, pos = header(data, "<bytes>")
+    ticks_per_beat = division(data)
+    if ticks_per_beat & 0x8000 or ntracks >= 0x8000:
+        return "SMPTE time division"
     tracks = []
-    while len(tracks) < ntracks and pos + 8 <= len(data):
-        cid, clen = data[pos : pos + 4], struct.unpack(">I", data[pos + 4 : pos + 8])[0]
+    for cid, start, end in chunks(data, pos):
+        if len(tracks) == ntracks:
+            break
         if cid != b"MTrk":
             return "a chunk that is not a track"
-        ev = track_events(data, pos + 8, pos + 8 + clen)
+        ev = track_events(data, start, end)
         if isinstance(ev, str):
             return ev
         why = _meta_ok(data, ev)
         if why:
             return why
         tracks.append(ev)
-        pos += 8 + clen
     if len(tracks) < ntracks:
         return "fewer tracks than the header says"
     if max(int(ev[0][-1]) for ev in tracks) + 1 > MAX_TICK:
         return "tick beyond pretty_midi's limit"
-    tempo = _tempo_map(data, tracks[0], division)
+    tempo = _tempo_map(data, tracks[0], ticks_per_beat)
     insts = []  # (track, first off event, arrays)
     for ti, (ticks, status, d0, d1, _) in enumerate(tracks):
         hi, ch = status >> 4, status & 15

@@ -1,4 +1,4 @@
-"""Repair ONE MIDI file: ``python -m musicrnn.data repair FILE DST`` (issue 11, newcomer's path).
+"""Repair ONE MIDI file: ``python -m musicrnn.data repair FILE DST`` (the path the damaged-file hint names).
 
 Why: the damaged-file hint sends users to ``repair``, which only took folders ("repair source … is
 not a folder"). A single file is repaired with ``musicrnn.midi.repair.repair_bytes``; MAESTRO's expected

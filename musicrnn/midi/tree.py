@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from ..errors import MidiError
-from .check import MIDI_SUFFIXES
+from .check import MIDI_SUFFIXES, files_under
 from .repair import repair_bytes
 
 METADATA_SUFFIXES = {".csv", ".json"}
@@ -44,8 +44,8 @@ def repair_tree(src: Path, dst: Path, progress: bool = True, jobs: int = 2) -> d
 
     Intact files are copied as they are, damaged ones repaired (``repair_bytes``, with MAESTRO's
     CSV durations when the CSV is there), unrepairable ones left out and listed with the reason.
-    Metadata (.csv/.json) and LICENSE/README files are copied too. ``src`` is only read; every
-    write is atomic. Returns the report, also written to ``dst/repair_report.json``.
+    Metadata (.csv/.json) and LICENSE/README files are copied too. Folders that cannot be read are
+    named on stderr and in the report. ``src`` is only read; every write is atomic. Returns the report, also written to ``dst/repair_report.json``.
     """
     import json
     import shutil
@@ -59,7 +59,9 @@ def repair_tree(src: Path, dst: Path, progress: bool = True, jobs: int = 2) -> d
     s, d = src.resolve(), dst.resolve()
     if d == s or s in d.parents:
         raise ConfigError(f"repair destination {dst} is inside the source {src} — choose a folder outside it")
-    files = sorted(p for p in src.rglob("*") if p.is_file())
+    files, unreadable = files_under(src)
+    for line in unreadable:
+        print(f"warning: {line}", file=sys.stderr)
     durations = _durations(src)
     tasks = []
     for p in files:
@@ -97,6 +99,7 @@ def repair_tree(src: Path, dst: Path, progress: bool = True, jobs: int = 2) -> d
         "repaired": status.count("repaired"),
         "unrepairable": status.count("unrepairable"),
         "unrepairable_files": [{"file": rel, "reason": why} for rel, st, why in results if st == "unrepairable"],
+        "unreadable_folders": unreadable,
     }
     with atomic_write(dst / "repair_report.json", "w") as f:
         json.dump(report, f, indent=2)

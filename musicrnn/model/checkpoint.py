@@ -72,6 +72,22 @@ def network_state_dict(ckpt: dict, path="<checkpoint>") -> dict:
     return {k[len("network."):]: v for k, v in training_state_dict(ckpt, path).items() if k.startswith("network.")}
 
 
+def load_initial_weights(net, path: str) -> None:
+    """Copy the network weights of checkpoint ``path`` into ``net`` (fine-tuning). Every weight must
+    match by name and shape, except the learned memory's (``cache.*``), which may be new."""
+    ckpt_path = find_checkpoint(path)
+    state = network_state_dict(load_checkpoint_dict(str(ckpt_path)), ckpt_path)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise CheckpointError(f"--model.init_weights {path}: its weights do not fit this model "
+                              f"({str(e).splitlines()[-1].strip()[:160]}) — use the same core and sizes") from None
+    missing = [k for k in missing if not k.startswith("cache.")]
+    if missing or unexpected:
+        raise CheckpointError(f"--model.init_weights {path}: the model and the checkpoint differ (missing "
+                              f"{missing[:3]}, unexpected {unexpected[:3]}) — use the same core and options")
+
+
 def find_checkpoint(path: str | os.PathLike | None) -> Path:
     """None or "pretrained" -> the packaged model; else ``path`` if it exists, else
     ``checkpoints/<path>`` (so ``--ckpt last.ckpt`` works from a run folder).

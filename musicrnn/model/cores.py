@@ -47,9 +47,10 @@ class Net(nn.Module):
     def step_plan(self) -> list:
         """The weights ``step`` uses, looked up on first use and kept until the mode or the device
         changes (parameters are updated in place, so the kept tensors see new values)."""
-        if self._plan is None:
-            self._plan = self._make_plan()
-        return self._plan
+        plan = self._plan  # read once: another thread's ``eval()`` may reset it meanwhile
+        if plan is None:
+            plan = self._plan = self._make_plan()
+        return plan
 
     def _make_plan(self) -> list:
         raise NotImplementedError
@@ -69,7 +70,7 @@ class Net(nn.Module):
         check_ranges("model.net.init_args", self.init_args)
 
     def config(self) -> dict:
-        """{'class_path': ..., 'init_args': ...}: what ``build_net`` needs to rebuild this core."""
+        """{'class_path': ..., 'init_args': ...}: what ``network.build_core`` needs to rebuild this core."""
         return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": dict(self.init_args)}
 
 
@@ -156,7 +157,7 @@ class StackedLSTM(Net):
     State is a list of one (h, c) tuple per layer, each ((1, B, H_i), (1, B, H_i)).
     """
 
-    def __init__(self, input_size: int, hidden_sizes: list[int] = [256, 128], dropout: float = 0.3):
+    def __init__(self, input_size: int, hidden_sizes: tuple[int, ...] = (256, 128), dropout: float = 0.3):
         super().__init__()
         self._record(locals())
         if not hidden_sizes:
@@ -193,7 +194,7 @@ class LSTMDense(Net):
     LSTM output and after every dense layer. State is the LSTM's (h, c).
     """
 
-    def __init__(self, input_size: int, hidden_size: int = 128, dense_sizes: list[int] = [128],
+    def __init__(self, input_size: int, hidden_size: int = 128, dense_sizes: tuple[int, ...] = (128,),
                  dropout: float = 0.3):
         super().__init__()
         self._record(locals())
@@ -218,13 +219,14 @@ class LSTMDense(Net):
 
 
 class HybridLSTM(Net):
-    """Option D (the recommended default): stacked LSTM of different sizes (A) + Dense block (C).
+    """Option D: stacked LSTM of different sizes (A) + Dense block (C). (At the 12-minute budget a single
+    LSTM(256) on whole pieces beats it: see configs/hybrid.yaml.)
 
     Dropout between the LSTM layers, on the top LSTM output and after every dense layer.
     State is StackedLSTM's list of (h, c), one per layer.
     """
 
-    def __init__(self, input_size: int, hidden_sizes: list[int] = [256, 128], dense_sizes: list[int] = [128],
+    def __init__(self, input_size: int, hidden_sizes: tuple[int, ...] = (256, 128), dense_sizes: tuple[int, ...] = (128,),
                  dropout: float = 0.3):
         super().__init__()
         self._record(locals())

@@ -17,12 +17,13 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from musicrnn.data.pieces import mask_state
 from musicrnn.errors import ConfigError
-from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, training_state_dict
+from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, load_initial_weights, training_state_dict
 from musicrnn.model.cores import LSTMNet, Net
 from musicrnn.model.network import MusicNet
+from musicrnn.model.schedule import cosine_factor, training_progress
 from musicrnn.ranges import check_ranges
 
-SCHEDULERS = ("plateau", "exponential", "none")
+SCHEDULERS = ("plateau", "exponential", "cosine", "none")
 
 
 class MusicModel(L.LightningModule):
@@ -52,8 +53,17 @@ class MusicModel(L.LightningModule):
             sampling without a composer works.
         loss_on: "last" (the tutorial) or "all" positions.
         lr: Adam learning rate (tutorial: 0.005).
-        weight_decay: Adam weight decay.
-        scheduler: "plateau" (ReduceLROnPlateau on val/loss), "exponential", or "none".
+        weight_decay: Adam weight decay; ``decoupled_weight_decay`` makes it AdamW's (decay the weights
+            directly instead of adding an L2 gradient that Adam's scaling then weakens).
+        scheduler: "plateau" (ReduceLROnPlateau on val/loss), "exponential", "cosine" (linear warm-up
+            over ``warmup_steps``, then a half cosine to ``min_lr_ratio`` x lr at the end of the run's
+            budget: max_steps, max_epochs or max_time, see ``model.schedule``), or "none".
+        dropout: dropout on the core's output before the heads (training only).
+        cache_size, cache_theta, cache_lambda, cache_learn: the memory of the piece, a pointer over the
+            last ``cache_size`` hidden states (0 = off; see ``model.memory.PitchCache``).
+        init_weights: start from the network weights of this checkpoint ("pretrained" = the packaged
+            model) instead of random ones: fine-tuning. The architecture must match; only the weights of
+            a learned memory the checkpoint lacks start fresh.
         plateau_factor, plateau_patience: ReduceLROnPlateau settings.
         gamma: per-epoch decay of the exponential scheduler.
         composers: composer vocabulary (linked from the data by the CLI; kept for sampling).
@@ -69,7 +79,10 @@ class MusicModel(L.LightningModule):
                  duration_max: float = 8.0, pitch_embedding: int = 0, velocity: bool = False,
                  composer_dim: int = 0, composer_dropout: float = 0.1, loss_on: str = "last", lr: float = 0.005,
                  weight_decay: float = 0.0, scheduler: str = "plateau", plateau_factor: float = 0.5,
-                 plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None):
+                 plateau_patience: int = 2, gamma: float = 0.95, composers: list[str] | None = None,
+                 decoupled_weight_decay: bool = False, warmup_steps: int = 200, min_lr_ratio: float = 0.02,
+                 dropout: float = 0.0, cache_size: int = 0, cache_theta: float = 1.0, cache_lambda: float = 0.1,
+                 cache_learn: bool = False, init_weights: str | None = None):
         super().__init__()
         check_ranges("model", locals())  # every numeric option, before anything is built
         if scheduler not in SCHEDULERS:
@@ -79,6 +92,8 @@ class MusicModel(L.LightningModule):
         self.save_hyperparameters(ignore=["net"])
         hp = self.hparams
         self.network = MusicNet(net, **{k: hp[k] for k in MusicNet.hparam_names()})
+        if init_weights:
+            load_initial_weights(self.network, init_weights)
         if loss_on == "all" and not self.network.core.causal:
             raise ConfigError(f"{type(self.network.core).__name__} is not causal: use model.loss_on 'last'")
         self.weights = {"pitch": pitch_weight, "step": step_weight, "duration": duration_weight,
@@ -239,7 +254,15 @@ class MusicModel(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        opt = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay,
+                               decoupled_weight_decay=hp.decoupled_weight_decay)
+        if hp.scheduler == "cosine":
+            def factor(step: int) -> float:  # a plain function: LambdaLR saves no state for it
+                progress = training_progress(self.trainer, step) if self._trainer is not None else 0.0
+                return cosine_factor(step, progress, hp.warmup_steps, hp.min_lr_ratio)
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
         if hp.scheduler == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=hp.plateau_factor,
                                                                patience=hp.plateau_patience)

@@ -27,6 +27,7 @@ from musicrnn.errors import CheckpointError, ConfigError
 from musicrnn.model import cores, window_cores
 from musicrnn.model.cores import LSTMNet, Net
 from musicrnn.model.heads import BinnedHead, PitchHead, PositivePressureHead, log_edges, velocity_edges
+from musicrnn.model.memory import PitchCache
 from musicrnn.notes import DEFAULT_VELOCITY
 
 TIMING_HEADS = ("mse", "binned")
@@ -64,13 +65,17 @@ class MusicNet(nn.Module):
     Args (see ``model.lightning.MusicModel`` for their meaning): ``core`` (a ``Net``, or a callable
     that makes one from the encoded input size), ``seq_length``, ``pitch_embedding``, ``velocity``,
     ``composer_dim``, ``composers``, ``timing_head``, ``timing_bins``, ``step_max``, ``duration_max``,
-    ``pressure``.
+    ``pressure``, ``dropout`` (on the core's output, before the heads, in training), and the memory of
+    the piece (``model.memory.PitchCache``): ``cache_size`` past positions (0 = off), ``cache_theta``,
+    ``cache_lambda``, ``cache_learn``. With the cache on, the pitch output is log-probabilities (the
+    mixture) instead of logits, and the state is ``(core state, cache state)``.
     """
 
     def __init__(self, core: Net | Callable[[int], Net] = LSTMNet, seq_length: int = 25, pitch_embedding: int = 0,
                  velocity: bool = False, composer_dim: int = 0, composers: list[str] | None = None,
                  timing_head: str = "mse", timing_bins: int = 64, step_max: float = 4.0, duration_max: float = 8.0,
-                 pressure: float = 10.0):
+                 pressure: float = 10.0, dropout: float = 0.0, cache_size: int = 0, cache_theta: float = 1.0,
+                 cache_lambda: float = 0.1, cache_learn: bool = False):
         super().__init__()
         if timing_head not in TIMING_HEADS:
             raise ConfigError(f"model.timing_head must be one of {TIMING_HEADS}, got {timing_head!r}")
@@ -79,13 +84,17 @@ class MusicNet(nn.Module):
         self.hparams = HParams(seq_length=seq_length, pitch_embedding=pitch_embedding, velocity=velocity,
                                composer_dim=composer_dim, composers=list(composers) if composers else composers,
                                timing_head=timing_head, timing_bins=timing_bins, step_max=step_max,
-                               duration_max=duration_max, pressure=pressure)
+                               duration_max=duration_max, pressure=pressure, dropout=dropout,
+                               cache_size=cache_size, cache_theta=cache_theta, cache_lambda=cache_lambda,
+                               cache_learn=cache_learn)
         self.seq_length = int(seq_length)
         self.pitch_emb = nn.Embedding(128, pitch_embedding) if pitch_embedding else None
         self.composer_emb = nn.Embedding(max(1, len(composers or [])), composer_dim) if composer_dim else None
         self.input_size = (pitch_embedding or 1) + 2 + int(velocity) + composer_dim
         self.core = core if isinstance(core, Net) else core(self.input_size)
         h = self.core.out_dim
+        self.dropout = nn.Dropout(dropout) if dropout else None
+        self.cache = PitchCache(h, cache_size, cache_theta, cache_lambda, cache_learn) if cache_size else None
         if timing_head == "mse":
             step, duration = PositivePressureHead(h, pressure), PositivePressureHead(h, pressure)
         else:
@@ -149,8 +158,9 @@ class MusicNet(nn.Module):
         """x (B, T, 4) raw features -> ({head: out (B, T, ...)}, state)."""
         if not self.training:
             self.check_composer(composer)
-        h, state = self.core(self.encode(x, composer), state)  # (B, T, H)
-        return {name: head(h) for name, head in self.heads.items()}, state
+        core_state, cache_state = self._split_state(state)
+        h, core_state = self.core(self.encode(x, composer), core_state)  # (B, T, H)
+        return self._heads(h, x[..., 0], core_state, cache_state)
 
     def step(self, x: torch.Tensor, composer: torch.Tensor | None = None, state=None):
         """One note per sample with carried state: x (B, 4) raw -> ({head: out (B, ...)}, state).
@@ -158,13 +168,35 @@ class MusicNet(nn.Module):
         The same as ``forward(x.unsqueeze(1), composer, state)`` at its only position (tested), through
         the core's ``step``. Composer ids are checked by ``forward`` (run on the prime first).
         """
-        h, state = self.core.step(self.encode(x, composer), state)  # (B, H)
-        return {name: head(h) for name, head in self.heads.items()}, state
+        core_state, cache_state = self._split_state(state)
+        h, core_state = self.core.step(self.encode(x, composer), core_state)  # (B, H)
+        if self.cache is None:
+            return {name: head(h) for name, head in self.heads.items()}, core_state
+        out, state = self._heads(h.unsqueeze(1), x[:, :1], core_state, cache_state)
+        return {name: v[:, 0] for name, v in out.items()}, state
+
+    def _split_state(self, state):
+        """(core state, cache state): the network's state is the core's alone without a cache."""
+        if self.cache is None:
+            return state, None
+        return state if state is not None else (None, None)
+
+    def _heads(self, h: torch.Tensor, pitch: torch.Tensor, core_state, cache_state):
+        """Core output h (B, T, H) and input pitches (B, T) -> ({head: out}, the network's state)."""
+        hd = self.dropout(h) if self.dropout is not None and self.training else h
+        out = {name: head(hd) for name, head in self.heads.items()}
+        if self.cache is None:
+            return out, core_state
+        out["pitch"], cache_state = self.cache(out["pitch"], h, pitch, cache_state)  # log-probabilities
+        return out, (core_state, cache_state)
 
     # ---- sampling ------------------------------------------------------------------------------
     def sample(self, out: dict, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, timing_temperature: float | None = None) -> torch.Tensor:
         """Head outputs at one position {name: (B, ...)} -> the sampled next note, raw features (B, 4).
+
+        ``temperature`` scales the pitch distribution, and step, duration and velocity too unless
+        ``timing_temperature`` is given (then that one scales those three).
 
         Pitch from the tempered (top-k / top-p filtered) softmax; step and duration from their heads'
         samplers (MSE heads: the prediction clipped at 0, as the tutorial; binned heads: a tempered bin,
@@ -173,13 +205,14 @@ class MusicNet(nn.Module):
         """
         if torch.is_grad_enabled():
             with torch.no_grad():
-                return self.sample(out, temperature, top_k, top_p, generator)
+                return self.sample(out, temperature, top_k, top_p, generator, timing_temperature)
         heads = self.heads
+        timing = temperature if timing_temperature is None else timing_temperature
         pitch = heads["pitch"].sample(out["pitch"], temperature, generator, top_k=top_k, top_p=top_p)  # (B,)
-        step = heads["step"].sample(out["step"], temperature, generator).clamp_min(0.0)  # (B,)
-        duration = heads["duration"].sample(out["duration"], temperature, generator).clamp_min(0.0)
+        step = heads["step"].sample(out["step"], timing, generator).clamp_min(0.0)  # (B,)
+        duration = heads["duration"].sample(out["duration"], timing, generator).clamp_min(0.0)
         if "velocity" in heads:
-            velocity = heads["velocity"].sample(out["velocity"], temperature, generator).round().clamp(1, 127)
+            velocity = heads["velocity"].sample(out["velocity"], timing, generator).round().clamp(1, 127)
         else:
             velocity = torch.full_like(step, DEFAULT_VELOCITY)
         return torch.stack([pitch.to(step.dtype), step, duration, velocity.to(step.dtype)], dim=-1)  # (B, 4)

@@ -17,7 +17,7 @@ from musicrnn.memory import check_fits
 
 NOTE_BYTES_PER_SAMPLE = 40
 NOTE_BYTES_WRITING = 80
-CORE_FLOATS_PER_UNIT = 3  # LSTM(512), batch 200: measured ~1,340 floats per sample and position in all (this gives ~1,900)
+CORE_FLOATS_PER_UNIT = 3  # LSTM(512), batch 200: measured ~1,340 floats per sample and position (this gives ~1,900)
 
 
 def estimate_bytes(net, num_samples: int, num_notes: int) -> int:

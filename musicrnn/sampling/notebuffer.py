@@ -1,14 +1,13 @@
 """NoteBuffer: generated notes accumulated in compact numpy arrays, ~18 bytes per note per sample.
 
-Why (issue 11, item 10): keeping one ``Step`` (two small tensors) per generated note cost ~1.8 KB per
+Why: keeping one ``Step`` (two small tensors) per generated note cost ~1.8 KB per
 note, so a 10^7-note run reached 5 GB. A note is four numbers; this buffer stores exactly those:
 pitch uint8, start float64, end float64, velocity uint8 (times absolute, in seconds, as ``Notes``
 stores them), for B samples side by side. Capacity is preallocated when the length is known
 (``sample``: ``--num-notes``) and grows by doubling otherwise, so appending is O(1) amortised and
 never creates a Python object per note.
 
-``notes(b)`` returns sample b as ``Notes`` with exactly ``Notes.from_arrays``' result (same filter,
-same stable (start, pitch) order, same dtypes) while holding at most one extra copy.
+``notes(b)`` returns sample b through ``Notes.from_arrays`` (which copies nothing before its sort).
 """
 from __future__ import annotations
 
@@ -63,16 +62,9 @@ class NoteBuffer:
         self.size = i + 1
 
     def notes(self, b: int = 0) -> Notes:
-        """Sample ``b`` as ``Notes`` (== ``Notes.from_arrays`` of the same rows, without its int64 copies)."""
+        """Sample ``b`` as ``Notes`` (``Notes.from_arrays`` of its rows)."""
         n = self.size
-        p, s, e, v = self.pitch[b, :n], self.start[b, :n], self.end[b, :n], self.velocity[b, :n]
-        ok = np.isfinite(s) & np.isfinite(e) & (e > s) & (p < 128)
-        if not ok.all():  # never for generated notes (durations are floored above 0), kept for parity
-            p, s, e, v = p[ok], s[ok], e[ok], v[ok]
-        del ok
-        order = np.lexsort((p, s))  # stable, as in from_arrays: ties keep generation order
-        return Notes(p[order].astype(np.int16), s[order], e[order],
-                     np.clip(v[order], 1, 127).astype(np.int16))
+        return Notes.from_arrays(self.pitch[b, :n], self.start[b, :n], self.end[b, :n], self.velocity[b, :n])
 
     def all_notes(self) -> list[Notes]:
         return [self.notes(b) for b in range(self.batch)]
@@ -80,7 +72,7 @@ class NoteBuffer:
 
 def collect_notes(gen, it, num_notes: int) -> list[Notes]:
     """Run ``gen.step()`` (a started ``generator.Generator``) over ``it``, keeping only the notes
-    (issue 11: ~18 bytes per note, not a ``Step`` of two tensors per note): a ``NoteBuffer`` on CPU; on
+    (~18 bytes per note, not a ``Step`` of two tensors per note): a ``NoteBuffer`` on CPU; on
     a GPU one preallocated device tensor (one transfer at the end, no sync per note)."""
     if gen.device.type != "cpu":
         import torch

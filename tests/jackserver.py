@@ -1,4 +1,5 @@
-"""A headless JACK server (dummy driver, no sound card) for tests, benchmarks and CI."""
+"""A headless JACK server (dummy driver, no sound card) for the tests (``conftest.jack``) and
+``benchmarks/live_latency.py``."""
 from __future__ import annotations
 
 import contextlib
@@ -7,10 +8,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from musicrnn.errors import MusicRNNError
-from musicrnn.live.ports import make_port
+from musicrnn.realtime.ports import make_port
 
 
 def _jack_server_answers(name: str) -> bool:
@@ -40,8 +41,8 @@ def dummy_jack_server(name: str = "musicrnn-dummy", rate: int = 48000, period: i
     else's server) and ``JACK_NO_START_SERVER=1``; both are restored after. The first ``-r`` means
     "no realtime scheduling", the second is the sample rate. ``-S`` (synchronous mode) makes the
     server wait for every client each cycle: on a loaded machine without realtime scheduling a late
-    client otherwise loses that cycle's MIDI (seen ~1 in 12 runs at load 7 on 2 cores). ``-w`` makes the dummy driver's cycle
-    one period (its default is 21333 us, the cycle of 1024 frames at 48 kHz).
+    client otherwise loses that cycle's MIDI (seen ~1 in 12 runs at load 7 on 2 cores). ``-w`` makes
+    the dummy driver's cycle one period (its default is 21333 us, the cycle of 1024 frames at 48 kHz).
     """
     jackd = shutil.which("jackd")
     if jackd is None:

@@ -11,7 +11,7 @@ time per step varies (and can exceed a note's gap), so playback must never wait 
 - on stop, exception or KeyboardInterrupt every sounding note gets its note-off and every used
   channel gets CC 123 (all notes off): a hanging note is the one failure a listener always hears.
 
-Ports are opened by ``musicrnn.live.ports``; ``Player`` only needs an object with ``send(message)``.
+Ports are opened by ``musicrnn.realtime.ports``; ``Player`` only needs an object with ``send(message)``.
 """
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from musicrnn.errors import ConfigError
-from musicrnn.live.ports import ALL_NOTES_OFF, CONTROL, NOTE_OFF, NOTE_ON
 from musicrnn.notes import Notes
+from musicrnn.realtime.ports import ALL_NOTES_OFF, CONTROL, NOTE_OFF, NOTE_ON
 
 
 class SentMessage(NamedTuple):
@@ -49,8 +50,7 @@ class PlaybackStats:
     stopped: bool = False  # True if stop()/interrupt ended playback before the stream did
 
 
-_DONE = object()
-_MAX_WAIT_S = 0.25
+_DONE, _MAX_WAIT_S = object(), 0.25
 
 
 class _NoteBuffer:
@@ -229,10 +229,7 @@ class Player:
             # 2. send everything due (offs before ons at the same instant: clean re-strike)
             while heap and self.t0 + heap[0][0] <= self.clock():
                 t, is_on, _, ch, pitch, vel = heapq.heappop(heap)
-                if is_on:
-                    self._note_on(ch, pitch, vel, self.t0 + t)
-                else:
-                    self._note_off(ch, pitch, self.t0 + t)
+                self._note_on(ch, pitch, vel, self.t0 + t) if is_on else self._note_off(ch, pitch, self.t0 + t)
             if done and not heap:
                 return
             # 3. sleep until the next event, or until the buffer head enters the lookahead
@@ -252,10 +249,11 @@ class Player:
         finally:
             self._stop.set()
             self._buf.close()  # unblocks a producer waiting for room
-            drain = getattr(self.port, "drain", None)  # issue 11: deliver the last notes first, then
-            if drain is not None:  # All Notes Off (the port drains again before it closes)
-                drain()
-            self.all_notes_off()
+            try:  # deliver the last notes first, then All Notes Off (the port drains again on close),
+                if hasattr(self.port, "drain"):  # which runs even if a second Ctrl-C lands in drain()
+                    self.port.drain()
+            finally:
+                self.all_notes_off()
         producer.join(timeout=0.5)  # a generator mid-step is left to finish on its own (daemon)
         if self._producer_error is not None:
             raise self._producer_error

@@ -1,23 +1,26 @@
 """Real-time MIDI ports: pick a working backend, open output and input ports.
 
-Playing a note stream on time is ``player``; recording a played phrase is ``recording``; a
-headless JACK server for tests is ``jack``.
+Playing a note stream on time is ``player``; recording a played phrase is ``recording``; waiting
+for JACK to deliver what was sent is ``jackdrain``; a live session (stream or call and response)
+is ``session``.
 
 Backends are rtmidi's (ALSA, JACK, CoreMIDI, WinMM). A headless Linux box has no ALSA sequencer,
 but a JACK server with the dummy driver works: ``jackd -r -d dummy`` (package
-jackd2); ``dummy_jack_server`` starts one for tests and benchmarks.
+jackd2); the tests start one with ``tests/jackserver.py``.
 """
 from __future__ import annotations
 
-import contextlib
 import os
+import re
 import sys
 import threading
 import time
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 from musicrnn.errors import ConfigError, MusicRNNError
+from musicrnn.realtime.jackdrain import drain_jack, jack_connections
+from musicrnn.realtime.quiet import quiet_stderr
 
 # name -> rtmidi API constant, in rtmidi's own preference order; resolved lazily (import is slow-ish)
 _API_NAMES = ("alsa", "jack", "coremidi", "winmm")
@@ -35,24 +38,6 @@ def _api_const(name: str) -> int:
     rt = _rtmidi()
     return {"alsa": rt.API_LINUX_ALSA, "jack": rt.API_UNIX_JACK,
             "coremidi": rt.API_MACOSX_CORE, "winmm": rt.API_WINDOWS_MM}[name]
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence fd 2 while probing: libjack/alsa-lib print several lines per failed connect."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def compiled_apis() -> list[str]:
@@ -181,6 +166,7 @@ class MidiOutput:
     def __init__(self, name: str | None = None, virtual: str | None = None, api: str | None = None,
                  client: str = "musicrnn"):
         self._dev, self.api, self.name = _open("out", name, virtual, api, client)
+        self.client, self.virtual = client, virtual
         self._undrained = False  # sent since the last drain()
 
     def send(self, message: Sequence[int]) -> None:
@@ -188,17 +174,21 @@ class MidiOutput:
         self._undrained = True
 
     def drain(self) -> None:
-        """Block until everything sent has left the port (issue 11: JACK delivers once per cycle, so
-        a port closed right after a send could lose its last note-off): 3 JACK cycles, else 20 ms."""
+        """Block until everything sent has left the port (JACK delivers once per cycle, so a port
+        closed right after a send could lose its last note-off): 3 JACK cycles, else 20 ms."""
         if self._dev is None or not self._undrained:
             return
         if self.api == "jack":
-            from musicrnn.live.jackdrain import drain_jack
-
             drain_jack()
         else:
             time.sleep(0.02)
         self._undrained = False
+
+    def listeners(self) -> int | None:
+        """How many ports are connected to this virtual port (JACK only); None where it cannot be seen."""
+        if self.virtual is None or self.api != "jack":
+            return None
+        return jack_connections(f"^{re.escape(self.client)}(-[0-9]+)?:{re.escape(self.virtual)}$")
 
     def close(self) -> None:
         if self._dev is not None:
@@ -207,7 +197,7 @@ class MidiOutput:
             self._dev.delete()
             self._dev = None
 
-    def __enter__(self) -> "MidiOutput":
+    def __enter__(self) -> MidiOutput:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -262,7 +252,7 @@ class MidiInput:
             self._dev.delete()
             self._dev = None
 
-    def __enter__(self) -> "MidiInput":
+    def __enter__(self) -> MidiInput:
         return self
 
     def __exit__(self, *exc) -> None:

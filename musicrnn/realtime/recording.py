@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from musicrnn.live.ports import NOTE_OFF, NOTE_ON, MidiInput
 from musicrnn.notes import Notes
+from musicrnn.realtime.ports import NOTE_OFF, NOTE_ON, MidiInput
 
 
 def notes_from_events(events: Iterable[tuple[float, Sequence[int]]], end_time: float | None = None) -> Notes:
@@ -34,7 +34,7 @@ def notes_from_events(events: Iterable[tuple[float, Sequence[int]]], end_time: f
         if kind == NOTE_ON and vel > 0:
             held[key] = (t, vel)
     close = end_time if end_time is not None else last
-    for (ch, pitch), (t0, v0) in held.items():
+    for (_, pitch), (t0, v0) in held.items():
         rows.append((pitch, t0, max(close, t0 + 1e-3), v0))
     if not rows:
         return Notes.empty()

@@ -1,1 +1,0 @@
-"""Live MIDI: ports and backends, the player, phrase recording, the JACK helper."""
