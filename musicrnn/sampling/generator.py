@@ -131,14 +131,18 @@ class Generator:
     """Stateful autoregressive sampler: ``start(prime, num_samples)`` then ``step()`` repeatedly.
 
     ``temperature``, ``top_k`` and ``top_p`` may be changed between steps (live control).
+    ``temperature`` scales pitch, and step, duration and velocity too unless ``timing_temperature``
+    is given (then that one scales those three).
     mode: "auto" (step if ``net.steppable`` else window), "step", or "window" (re-run the last
     ``context`` notes, default ``seq_length``, every step).
     """
 
     def __init__(self, net, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                  seed: int | None = None, device: str | torch.device = "cpu", composer: str | int | None = None,
-                 mode: str = "auto", context: int | None = None):
+                 mode: str = "auto", context: int | None = None, timing_temperature: float | None = None):
         _validate(temperature, top_k, top_p)
+        if timing_temperature is not None and not (timing_temperature >= 0 and np.isfinite(timing_temperature)):
+            raise ConfigError(f"--timing-temperature must be a finite number >= 0, got {timing_temperature}")
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "step" and not net.steppable:
@@ -148,6 +152,7 @@ class Generator:
             net = net.to(self.device)  # (not always: Module.to walks every submodule, ~1 ms per call)
         self.net = net.eval()
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self.timing_temperature = timing_temperature
         self.mode = ("step" if net.steppable else "window") if mode == "auto" else mode
         self.seq_length = int(net.seq_length)
         self.context = int(context) if context else self.seq_length
@@ -200,7 +205,8 @@ class Generator:
     def _step(self) -> Step:
         if self._out is None:
             raise RuntimeError("call start(prime) before step()")
-        raw = self.net.sample(self._out, self.temperature, self.top_k, self.top_p, self.generator)  # (B, 4)
+        raw = self.net.sample(self._out, self.temperature, self.top_k, self.top_p, self.generator,
+                              self.timing_temperature)  # (B, 4)
         values, row = self._finish(raw)
         if self.mode == "step":  # the one per-note path: O(1) per note with carried state
             self._out, self.state = self.net.step(row, self.composer, self.state)
@@ -226,7 +232,8 @@ class Generator:
 def generate(net, prime: Notes, num_notes: int, *, num_samples: int = 1, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
              composer: str | int | None = None, device: str | torch.device = "cpu", mode: str = "auto",
-             context: int | None = None, progress: bool = False) -> list[Notes]:
+             context: int | None = None, progress: bool = False,
+             timing_temperature: float | None = None) -> list[Notes]:
     """Generate ``num_notes`` notes for each of ``num_samples`` samples, sampled as ONE batch.
 
     Returns only the continuation; times count from the prime's last onset (see ``place_after``).
@@ -234,7 +241,7 @@ def generate(net, prime: Notes, num_notes: int, *, num_samples: int = 1, tempera
     if num_notes < 1:
         raise ConfigError(f"num_notes must be >= 1, got {num_notes}")
     check_memory(net, num_samples, num_notes)
-    gen = Generator(net, temperature, top_k, top_p, seed, device, composer, mode, context)
+    gen = Generator(net, temperature, top_k, top_p, seed, device, composer, mode, context, timing_temperature)
     gen.start(prime, num_samples)
     return generate_with(gen, num_notes, progress=progress)
 
@@ -261,14 +268,14 @@ def generate_with(gen: Generator, num_notes: int, progress: bool = False) -> lis
 def stream(net, prime: Notes, *, num_notes: int | None = None, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
            composer: str | int | None = None, device: str | torch.device = "cpu",
-           mode: str = "auto") -> Iterator[tuple[int, float, float, int]]:
+           mode: str = "auto", timing_temperature: float | None = None) -> Iterator[tuple[int, float, float, int]]:
     """Yield (pitch, start, end, velocity) one note at a time, forever or up to ``num_notes``.
 
     Times are seconds from the prime's last onset, monotonically non-decreasing in ``start``. Lazy:
     each ``next()`` samples one note, so a live player can schedule as it goes. For live control of
     temperature etc., build a ``Generator`` yourself and iterate ``generator_notes(gen)``.
     """
-    gen = Generator(net, temperature, top_k, top_p, seed, device, composer, mode)
+    gen = Generator(net, temperature, top_k, top_p, seed, device, composer, mode, timing_temperature=timing_temperature)
     gen.start(prime, 1)
     yield from generator_notes(gen, num_notes)
 
