@@ -9,8 +9,9 @@ import sys
 
 def add_checkpoint_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", default=None,
-                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/); 'pretrained' or "
-                        "no --ckpt: the model that ships with musicrnn (trained on MAESTRO, CC BY-NC-SA 4.0)")
+                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/), a run folder (its "
+                        "last.ckpt), 'last' (checkpoints/last.ckpt); 'pretrained' or no --ckpt: the model that "
+                        "ships with musicrnn (trained on MAESTRO, CC BY-NC-SA 4.0)")
 
 
 def add_prime_args(p: argparse.ArgumentParser) -> None:
@@ -26,9 +27,9 @@ def add_prime_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    """--temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
+    """--temperature / --timing-temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
     # defaults: the best measured settings of the pretrained model (README "The pretrained model")
-    p.add_argument("--temperature", type=float, default=0.9, help="pitch softmax temperature; 0 = greedy")
+    add_temperature_args(p, 0.9)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling: keep the smallest set of "
                                                               "pitches with this much probability (1 = off)")
@@ -37,6 +38,24 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                                                     "(default: the prime window's composer, else unknown)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     add_threads_arg(p)
+
+
+def add_temperature_args(p: argparse.ArgumentParser, default: float | None) -> None:
+    """--temperature (pitch, and timing unless --timing-temperature) and --timing-temperature."""
+    p.add_argument("--temperature", type=float, default=default,
+                   help="sampling temperature of pitch, and of step, duration and velocity unless "
+                        "--timing-temperature is given; 0 = greedy" + (f" (default {default})" if default else ""))
+    add_timing_temperature_arg(p)
+
+
+def add_timing_temperature_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timing-temperature", type=float, default=None,
+                   help="temperature of step, duration and velocity (default: the pitch temperature)")
+
+
+def timing_temperature_kwargs(value: float | None) -> dict:
+    """``{"timing_temperature": value}`` when given, else {} (networks without the argument still run)."""
+    return {} if value is None else {"timing_temperature": value}
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
@@ -56,18 +75,21 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def load_checkpoint_net(ckpt_arg: str | None, device):
-    """--ckpt (also looked up in checkpoints/; none or 'pretrained' = the packaged model) -> (path, MusicNet);
-    every failure is one CheckpointError line. Says in one line when the pretrained model is used."""
-    from musicrnn.model.checkpoint import PRETRAINED, find_checkpoint, load_network
+def open_checkpoint(ckpt_arg: str | None, device="cpu"):
+    """--ckpt -> ``LoadedCheckpoint`` (``model.checkpoint.load_checkpoint``: 'pretrained' or none, 'last',
+    a run folder or a path); every failure is one CheckpointError line. Prints the one line saying which
+    model runs."""
+    from musicrnn.model.checkpoint import load_checkpoint
 
-    ckpt = find_checkpoint(ckpt_arg)
-    net = load_network(ckpt, map_location=device)
-    if ckpt == PRETRAINED:
-        about = (net.recorded_info or {}).get("summary", "trained on MAESTRO v2.0.0")
-        print(f"using the pretrained model ({about}; CC BY-NC-SA 4.0) — pass --ckpt PATH for your own",
-              file=sys.stderr)
-    return ckpt, net
+    loaded = load_checkpoint(ckpt_arg, map_location=device)
+    print(loaded.using_line(), file=sys.stderr)
+    return loaded
+
+
+def load_checkpoint_net(ckpt_arg: str | None, device):
+    """(path, network) of ``open_checkpoint`` (for callers that need only the network)."""
+    loaded = open_checkpoint(ckpt_arg, device)
+    return loaded.path, loaded.net
 
 
 def choose_prime(a: argparse.Namespace, net, info: list[str]):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from musicrnn.cli.options import (add_checkpoint_arg, add_prime_args, add_sampling_args, choose_prime,
-                                  load_checkpoint_net, set_threads)
+                                  open_checkpoint, set_threads, timing_temperature_kwargs)
 from musicrnn.errors import ConfigError, MusicRNNError, cli_main
 
 
@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     set_threads(a.threads)
     device = G.resolve_device(a.device)
-    ckpt, net = load_checkpoint_net(a.ckpt, device)
-    info = [f"using checkpoint {ckpt}"] if a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt else []  # printed once all input is valid
+    net = open_checkpoint(a.ckpt, device).net
+    info: list[str] = []  # printed once all input is valid
     prime, composer = choose_prime(a, net, info)
-    gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
+    gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer,
+                      **timing_temperature_kwargs(a.timing_temperature))
     gen.start(prime, a.num_samples)
     if a.seed is None:
         info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
