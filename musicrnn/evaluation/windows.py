@@ -28,7 +28,11 @@ def data_module(root: str | None, window: int, *, split: str = "test", max_windo
                            val_windows=max_windows, seed=seed, regime="pieces" if pieces else "windows",
                            val_pieces=pieces or None)
     dm.prepare_data()
-    dm.setup()
+    try:
+        dm.setup()
+    except ConfigError:  # its message speaks of training options; here the window is ours
+        raise ConfigError(f"{dm.root}: too few notes for windows of {window + 1} notes in its training split "
+                          f"— use fewer notes (e.g. --num-notes, --long-notes, --prime-length)") from None
     if len(dm.datasets[split]) == 0:
         raise ConfigError(f"{dm.root} has no windows of {window + 1} notes in the {split!r} split — use MAESTRO "
                           f"with its CSV, another --split, or fewer notes")
