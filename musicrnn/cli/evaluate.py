@@ -22,11 +22,24 @@ import json
 import sys
 from pathlib import Path
 
-from musicrnn.cli.options import (add_checkpoint_arg, add_threads_arg, add_timing_temperature_arg, open_checkpoint,
-                                  set_threads)
+from musicrnn.cli.options import (
+    add_checkpoint_arg,
+    add_threads_arg,
+    add_timing_temperature_arg,
+    open_checkpoint,
+    set_threads,
+    timing_temperature_kwargs,
+)
 from musicrnn.errors import ConfigError, cli_main
-from musicrnn.evaluation.run import DEFAULT_TEMPERATURES, SPLITS, evaluate, overlaps, structure_rows
+from musicrnn.evaluation.run import (
+    DEFAULT_TEMPERATURES,
+    SPLITS,
+    evaluate,
+    overlaps,
+    structure_rows,
+)
 from musicrnn.io_utils import atomic_write
+from musicrnn.sampling.generator import generate
 
 SHOWN = ("motif_reuse", "key_fit", "chord_share", "chord_size", "velocity", "register_drift", "notes_per_second")
 
@@ -65,6 +78,7 @@ def _check(a: argparse.Namespace) -> None:
                              ("--long-notes", a.long_notes, 0), ("--max-windows", a.max_windows, 0)):
         if value < low:
             raise ConfigError(f"{name} must be >= {low}, got {value}")
+    timing_temperature_kwargs(a.timing_temperature, generate)  # refused now if the sampler lacks it
 
 
 def summary(result: dict) -> list[str]:

@@ -26,14 +26,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from musicrnn.cli.baselines import add_baseline_args, baselines
 from musicrnn.cli.gallery import GALLERY_OUT, SHIPPED_GALLERY, write_gallery
-from musicrnn.cli.options import add_timing_temperature_arg, set_threads
-from musicrnn.cli.report import ROWS, load_rows, read_scalars, write_report
+from musicrnn.cli.options import (
+    add_timing_temperature_arg,
+    set_threads,
+    timing_temperature_kwargs,
+)
+from musicrnn.cli.report import read_scalars, upsert_row, write_report
 from musicrnn.errors import ConfigError, cli_main
 from musicrnn.evaluation.run import DEFAULT_TEMPERATURES, evaluate, overlaps
 from musicrnn.io_utils import atomic_write
 from musicrnn.model.checkpoint import load_checkpoint, load_checkpoint_dict
 from musicrnn.runfiles import CHECKPOINT_DIR, LAST_CHECKPOINT
+from musicrnn.sampling.generator import generate
 
 EVALUATING = threading.Lock()  # one evaluation at a time: runs train in parallel, piano rolls are not thread-safe
 
@@ -53,18 +59,6 @@ def cpu_name() -> str:
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine()
-
-
-def upsert_row(report_dir: Path, row: dict) -> None:
-    """Replace or add ``row`` by name; a lock file serialises runners writing the same report."""
-    import fcntl
-
-    report_dir.mkdir(parents=True, exist_ok=True)
-    with open(report_dir / (ROWS + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = [r for r in load_rows(report_dir) if r["name"] != row["name"]] + [row]
-        with atomic_write(report_dir / ROWS, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 DATA_ROOT = "DATA_ROOT"  # what the recorded command says instead of this machine's data path
@@ -175,30 +169,6 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
     return row
 
 
-def baselines(a: argparse.Namespace) -> None:
-    """Upsert the n-gram floor rows, the real-vs-real ceiling rows (over seeds) and the structure rows of
-    the reference continuations on the split's primes."""
-    from musicrnn.evaluation.floor_ceiling import file_pitches, ngram_floor, real_ceiling
-    from musicrnn.evaluation.ngram import PitchNgram
-    from musicrnn.evaluation.samples import reference_scores
-    from musicrnn.evaluation.windows import prime_pairs
-
-    command = ["python", "-m", "musicrnn.experiments", "baselines"] + (["--data-root", DATA_ROOT] if a.data_root else [])
-    report = Path(a.report_dir)
-    for row in ngram_floor(a.data_root, window=a.window, val_windows=a.val_windows):
-        upsert_row(report, {"kind": "floor", **row, "command": shlex.join(command)})
-    for count in a.counts:
-        c = real_ceiling(a.data_root, num_notes=a.num_notes, count=count, seeds=a.seeds, split=a.split)
-        upsert_row(report, {"kind": "ceiling", "name": f"real vs real ({count})", **c})
-    pairs = prime_pairs(a.data_root, a.split, a.prime_length, a.long_notes, a.primes, seed=0)
-    trigram = PitchNgram(3).fit(file_pitches(a.data_root, "train"))
-    for order, (ref, scored) in enumerate(reference_scores(pairs, a.num_notes, trigram).items()):
-        upsert_row(report, {"kind": "structure", "name": ref, "order": order, "split": a.split,
-                            "primes": len(pairs), "prime_length": a.prime_length, "num_notes": a.num_notes,
-                            "long_notes": a.long_notes, "overlap": scored["overlap"],
-                            "structure": scored["structure"], "command": shlex.join(command)})
-
-
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     """How a run's best checkpoint is evaluated (the sampling settings scored)."""
     p.add_argument("--eval-samples", type=int, default=8, help="test primes the samples are scored on")
@@ -235,18 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     rec.add_argument("--threads", type=int, default=1)
     add_eval_args(rec)
     rec.add_argument("--report-dir", default="reports")
-    b = sub.add_parser("baselines", help="add the n-gram floor and real-vs-real ceiling rows")
-    b.add_argument("--data-root", default=None)
-    b.add_argument("--window", type=int, default=50, help="validation window (as the val/pitch_ce it is compared with)")
-    b.add_argument("--val-windows", type=int, default=6400)
-    b.add_argument("--counts", type=int, nargs="+", default=[8, 32], help="continuations per real set")
-    b.add_argument("--seeds", type=int, default=10, help="seeds of the real-vs-real ceiling (its spread)")
-    b.add_argument("--split", default="test", choices=("test", "validation"), help="primes and ceiling sets")
-    b.add_argument("--primes", type=int, default=32, help="primes of the structure reference rows")
-    b.add_argument("--prime-length", type=int, default=50)
-    b.add_argument("--num-notes", type=int, default=200)
-    b.add_argument("--long-notes", type=int, default=1000, help="continuation length for the register drift")
-    b.add_argument("--report-dir", default="reports")
+    add_baseline_args(sub.add_parser("baselines", help="add the floor, ceiling and reference structure rows"))
     g = sub.add_parser("gallery", help="MIDI samples beside the real continuations, with piano rolls")
     g.add_argument("--ckpt", default=None, help="checkpoint (default: the pretrained model)")
     g.add_argument("--out", default=GALLERY_OUT, help=f"folder (default {GALLERY_OUT}, which git ignores; the "
@@ -261,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     rep = sub.add_parser("report", help="write reports/experiments.md and figures from the rows")
     rep.add_argument("--report-dir", default="reports")
     a = p.parse_args(argv)
+    timing_temperature_kwargs(getattr(a, "timing_temperature", None), generate)  # refused now if unsupported
     if a.cmd == "report":
         print(write_report(Path(a.report_dir)))
         return
@@ -269,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
                             top_p=a.top_p, seed=a.seed, timing_temperature=a.timing_temperature))
         return
     if a.cmd == "baselines":
-        baselines(a)
+        baselines(a, DATA_ROOT)
         print(write_report(Path(a.report_dir)))
         return
     if a.cmd == "record":

@@ -53,9 +53,19 @@ def add_timing_temperature_arg(p: argparse.ArgumentParser) -> None:
                    help="temperature of step, duration and velocity (default: the pitch temperature)")
 
 
-def timing_temperature_kwargs(value: float | None) -> dict:
-    """``{"timing_temperature": value}`` when given, else {} (networks without the argument still run)."""
-    return {} if value is None else {"timing_temperature": value}
+def timing_temperature_kwargs(value: float | None, sampler) -> dict:
+    """``{"timing_temperature": value}`` for ``sampler`` (a function or class) when given, else {}; a
+    ConfigError when this musicrnn's sampler does not take it yet."""
+    if value is None:
+        return {}
+    import inspect
+
+    if "timing_temperature" not in inspect.signature(sampler).parameters:
+        from musicrnn.errors import ConfigError
+
+        raise ConfigError("--timing-temperature is not supported by this version's sampler — leave it out "
+                          "(--temperature then scales timing too)")
+    return {"timing_temperature": value}
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:

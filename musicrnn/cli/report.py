@@ -6,6 +6,7 @@ Every number in the report comes from a row.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 from pathlib import Path
 
@@ -26,6 +27,16 @@ def read_scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
         for tag in acc.Tags()["scalars"]:
             series.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
     return series
+
+
+def upsert_row(report_dir: Path, row: dict) -> None:
+    """Replace or add ``row`` by name; a lock file serialises runners writing the same report."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with open(report_dir / (ROWS + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [r for r in load_rows(report_dir) if r["name"] != row["name"]] + [row]
+        with atomic_write(report_dir / ROWS, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 def load_rows(report_dir: Path) -> list[dict]:

@@ -13,8 +13,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from musicrnn.cli.options import (add_checkpoint_arg, add_prime_args, add_sampling_args, choose_prime,
-                                  open_checkpoint, set_threads, timing_temperature_kwargs)
+from musicrnn.cli.options import (
+    add_checkpoint_arg,
+    add_prime_args,
+    add_sampling_args,
+    choose_prime,
+    open_checkpoint,
+    set_threads,
+    timing_temperature_kwargs,
+)
 from musicrnn.errors import ConfigError, MusicRNNError, cli_main
 
 
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     info: list[str] = []  # printed once all input is valid
     prime, composer = choose_prime(a, net, info)
     gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer,
-                      **timing_temperature_kwargs(a.timing_temperature))
+                      **timing_temperature_kwargs(a.timing_temperature, G.Generator))
     gen.start(prime, a.num_samples)
     if a.seed is None:
         info.append(f"seed {gen.seed} (pass --seed {gen.seed} to repeat)")
