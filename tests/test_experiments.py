@@ -116,3 +116,16 @@ def test_gallery_by_default_leaves_the_shipped_gallery_alone_and_repeats_itself(
     again = {p.name: p.read_bytes() for p in (tmp_path / "outputs" / "gallery").iterdir()}
     assert list((tmp_path / "reports" / "samples").iterdir()) == []
     assert first == again and "sample_0.mid" in first  # same command, same bytes (MIDI, PNG, page)
+
+
+def test_baselines_add_floor_ceiling_and_reference_structure_rows(tmp_path):
+    experiments.main(["baselines", "--report-dir", str(tmp_path), "--val-windows", "200", "--counts", "2",
+                      "--seeds", "2", "--split", "validation", "--primes", "2", "--num-notes", "100",
+                      "--long-notes", "300"])
+    rows = load_rows(tmp_path)
+    kinds = [r["kind"] for r in rows]
+    assert kinds.count("floor") == 4 and kinds.count("ceiling") == 2
+    refs = {r["name"]: r for r in rows if r["kind"] == "structure"}
+    assert set(refs) == {"real", "loop", "trigram"} and refs["real"]["primes"] == 2
+    assert refs["loop"]["structure"]["motif_reuse"] > 0.5 > refs["real"]["structure"]["motif_reuse"]
+    assert "register_drift" in refs["trigram"]["structure"]

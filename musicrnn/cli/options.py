@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from musicrnn.runfiles import CHECKPOINT_DIR, LAST, LAST_CHECKPOINT
+
 
 def add_checkpoint_arg(p: argparse.ArgumentParser) -> None:
+    last = f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}"
     p.add_argument("--ckpt", default=None,
-                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/), a run folder (its "
-                        "last.ckpt), 'last' (checkpoints/last.ckpt); 'pretrained' or no --ckpt: the model that "
+                   help=f"checkpoint written by musicrnn.fit (also looked up in {CHECKPOINT_DIR}/), a run folder (its "
+                        f"{LAST_CHECKPOINT}), '{LAST}' ({last}); 'pretrained' or no --ckpt: the model that "
                         "ships with musicrnn (trained on MAESTRO, CC BY-NC-SA 4.0)")
 
 
