@@ -129,3 +129,21 @@ def test_baselines_add_floor_ceiling_and_reference_structure_rows(tmp_path):
     assert set(refs) == {"real", "loop", "trigram"} and refs["real"]["primes"] == 2
     assert refs["loop"]["structure"]["motif_reuse"] > 0.5 > refs["real"]["structure"]["motif_reuse"]
     assert "register_drift" in refs["trigram"]["structure"]
+
+
+def test_record_evaluates_in_process_and_writes_the_row(tiny_ckpt, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_ckpt, run / "checkpoints" / "last.ckpt")
+    experiments.main(["record", str(REPO / "configs" / "baseline.yaml"), "--run-dir", str(run), "--name", "tiny",
+                      "--eval-samples", "2", "--eval-windows", "200", "--temperatures", "1.0", "0.8",
+                      "--report-dir", str(tmp_path / "reports")])
+    (row,) = load_rows(tmp_path / "reports")
+    assert row["name"] == "tiny" and set(row["overlap"]) == set(row["structure"]) == {"1.0", "0.8"}
+    assert math.isfinite(row["test"]["test/pitch_ce"]) and row["sampling"]["primes"] == 2
+    assert {"motif_reuse", "key_fit", "register_drift"} <= set(row["structure"]["1.0"])
+    result = json.loads((run / "eval.json").read_text())
+    assert result["metrics"] == row["test"] and len(list((tmp_path / "reports" / "rolls").glob("tiny_T*.png"))) == 2
+    assert "| tiny T=1.0 |" in (tmp_path / "reports" / "experiments.md").read_text()

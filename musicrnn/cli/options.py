@@ -100,8 +100,13 @@ def open_checkpoint(ckpt_arg: str | None, device="cpu"):
 
 
 def load_checkpoint_net(ckpt_arg: str | None, device):
-    """(path, network) of ``open_checkpoint`` (for callers that need only the network)."""
-    loaded = open_checkpoint(ckpt_arg, device)
+    """(path, network) of the checkpoint, saying only when the pretrained model runs (for ``live``, which
+    prints its own "using checkpoint" line; new callers use ``open_checkpoint``)."""
+    from musicrnn.model.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(ckpt_arg, map_location=device)
+    if loaded.pretrained:
+        print(loaded.using_line(), file=sys.stderr)
     return loaded.path, loaded.net
 
 

@@ -81,7 +81,7 @@ def write_report(report_dir: Path) -> Path:
     floors = sorted((r for r in every if r.get("kind") == "floor"), key=lambda r: r["order"])
     ceilings = [r for r in every if r.get("kind") == "ceiling"]
     rows = sorted((r for r in every if r.get("kind", "run") == "run"), key=lambda r: r["name"])
-    if not rows:
+    if not every:
         raise ConfigError(f"no experiment rows in {report_dir / ROWS} — run `python -m musicrnn.experiments run` first")
     temps = sorted({t for r in rows for t in r["overlap"]}, key=float)
     lines = ["# Experiments", "",
@@ -95,7 +95,7 @@ def write_report(report_dir: Path) -> Path:
              "distributions), per sampling temperature; *of ceiling* divides the best overlap by what two "
              "disjoint sets of real continuations score against each other."), "",
              "## Training and validation", ""]
-    lines += _table(
+    lines += [] if not rows else _table(
         ["experiment", "what changed", "params", "budget min", "wall min", "windows/chunks seen", "notes predicted",
          "epochs", "val loss", "val pitch CE", "val step MAE", "val dur MAE", "piece pitch CE", "piece NLL"],
         [[r["name"], _short(r["changed"]), _fmt(r["parameters"]), _fmt(r.get("budget_minutes"), 1),
@@ -113,7 +113,7 @@ def write_report(report_dir: Path) -> Path:
         for c in sorted(ceilings, key=lambda c: c["count"]):
             lines += ["", _ceiling_line(c)]
     lines += ["", "## Test split and samples", ""]
-    lines += _table(
+    lines += [] if not rows else _table(
         ["experiment", "test pitch CE", "test acc", "test top-5", "test step MAE", "test dur MAE", "test NLL"]
         + [f"overlap T={t}" for t in temps] + ["best of ceiling"],
         [[r["name"], _fmt(r["test"].get("test/pitch_ce")), _fmt(r["test"].get("test/pitch_acc")),
@@ -123,9 +123,11 @@ def write_report(report_dir: Path) -> Path:
          + [_fmt(max(r["overlap"].values()) / c if (c := _ceiling(r, ceilings)) and r["overlap"] else None)]
          for r in rows])
     lines += _structure_section(every, rows)
-    lines += ["", "Device: " + "; ".join(sorted({r["device"] for r in rows})), "",
-              "![validation loss](val_loss.png)", "", "## Reproduce", ""]
-    lines += [f"- `{r['name']}`: `{r['command']}`" for r in rows + floors[:1] if r.get("command")]
+    if rows:
+        lines += ["", "Device: " + "; ".join(sorted({r["device"] for r in rows})), "", "![validation loss](val_loss.png)"]
+    lines += ["", "## Reproduce", ""]
+    refs = [r for r in every if r.get("kind") == "structure"]
+    lines += [f"- `{r['name']}`: `{r['command']}`" for r in rows + floors[:1] + refs[:1] if r.get("command")]
     rolls = sorted((report_dir / "rolls").glob("*.png")) if (report_dir / "rolls").exists() else []
     if rolls:
         lines += ["", "## Piano rolls of samples", ""]
@@ -133,7 +135,8 @@ def write_report(report_dir: Path) -> Path:
     out = report_dir / "experiments.md"
     with atomic_write(out, "w") as f:
         f.write("\n".join(lines) + "\n")
-    _plot_curves(rows, report_dir / "val_loss.png")
+    if rows:
+        _plot_curves(rows, report_dir / "val_loss.png")
     return out
 
 
