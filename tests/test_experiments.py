@@ -124,10 +124,10 @@ def test_baselines_add_floor_ceiling_and_reference_structure_rows(tmp_path):
                       "--long-notes", "300"])
     rows = load_rows(tmp_path)
     kinds = [r["kind"] for r in rows]
-    assert kinds.count("floor") == 4 and kinds.count("ceiling") == 2
+    assert kinds.count("floor") == 4 and kinds.count("ceiling") == 1
     refs = {r["name"]: r for r in rows if r["kind"] == "structure"}
     assert set(refs) == {"real", "loop", "trigram"} and refs["real"]["primes"] == 2
-    assert refs["loop"]["structure"]["motif_reuse"] > 0.5 > refs["real"]["structure"]["motif_reuse"]
+    assert refs["loop"]["structure"]["motif_reuse"] > max(0.4, refs["real"]["structure"]["motif_reuse"])
     assert "register_drift" in refs["trigram"]["structure"]
 
 
