@@ -29,10 +29,11 @@ def add_prime_args(p: argparse.ArgumentParser) -> None:
                                                      "$MUSICRNN_DATA, else the bundled sample)")
 
 
-def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    """--temperature / --timing-temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
+def add_sampling_args(p: argparse.ArgumentParser, timing: bool = False) -> None:
+    """--temperature [/ --timing-temperature] / --top-k / --top-p / --seed / --composer / --device / --threads:
+    sample and live (``timing``: offer --timing-temperature, for a command that passes it on)."""
     # defaults: the best measured settings of the pretrained model (README "The pretrained model")
-    add_temperature_args(p, 0.9)
+    add_temperature_args(p, 0.9, timing)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling: keep the smallest set of "
                                                               "pitches with this much probability (1 = off)")
@@ -43,12 +44,14 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     add_threads_arg(p)
 
 
-def add_temperature_args(p: argparse.ArgumentParser, default: float | None) -> None:
-    """--temperature (pitch, and timing unless --timing-temperature) and --timing-temperature."""
+def add_temperature_args(p: argparse.ArgumentParser, default: float | None, timing: bool = True) -> None:
+    """--temperature (pitch, and timing unless --timing-temperature) [and --timing-temperature]."""
+    unless = " unless --timing-temperature is given" if timing else ""
     p.add_argument("--temperature", type=float, default=default,
-                   help="sampling temperature of pitch, and of step, duration and velocity unless "
-                        "--timing-temperature is given; 0 = greedy" + (f" (default {default})" if default else ""))
-    add_timing_temperature_arg(p)
+                   help=f"sampling temperature of pitch, and of step, duration and velocity{unless}; 0 = greedy"
+                        + (f" (default {default})" if default else ""))
+    if timing:
+        add_timing_temperature_arg(p)
 
 
 def add_timing_temperature_arg(p: argparse.ArgumentParser) -> None:

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     add_checkpoint_arg(p)
     add_prime_args(p)
     p.add_argument("--num-notes", type=int, default=200)
-    add_sampling_args(p)
+    add_sampling_args(p, timing=True)
     p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
     p.add_argument("--out", default="outputs/samples/out.mid",
                    help="output MIDI (out_0.mid ... with --num-samples; default: outputs/, which git ignores)")
