@@ -91,14 +91,17 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def open_checkpoint(ckpt_arg: str | None, device="cpu"):
+def open_checkpoint(ckpt_arg: str | None, device="cpu", info: list[str] | None = None):
     """--ckpt -> ``LoadedCheckpoint`` (``model.checkpoint.load_checkpoint``: 'pretrained' or none, 'last',
-    a run folder or a path); every failure is one CheckpointError line. Prints the one line saying which
-    model runs."""
+    a run folder or a path); every failure is one CheckpointError line. The one line saying which model
+    runs is printed now, or appended to ``info`` for a command that prints once all its input is valid."""
     from musicrnn.model.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(ckpt_arg, map_location=device)
-    print(loaded.using_line(), file=sys.stderr)
+    if info is None:
+        print(loaded.using_line(), file=sys.stderr)
+    else:
+        info.append(loaded.using_line())
     return loaded
 
 

@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     set_threads(a.threads)
     device = G.resolve_device(a.device)
-    net = open_checkpoint(a.ckpt, device).net
     info: list[str] = []  # printed once all input is valid
+    net = open_checkpoint(a.ckpt, device, info).net
     prime, composer = choose_prime(a, net, info)
     gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer,
                       **timing_temperature_kwargs(a.timing_temperature, G.Generator))
