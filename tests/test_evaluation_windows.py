@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from musicrnn.data.datamodule import MaestroDataModule
-from musicrnn.evaluation.windows import composer_lookup, data_module, prime_pairs, window_starts
+from musicrnn.evaluation.windows import (
+    composer_lookup,
+    data_module,
+    prime_pairs,
+    window_starts,
+)
 from musicrnn.sampling.generator import place_after
 
 
