@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from musicrnn.errors import CheckpointError
-from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, load_network, training_state_dict
+from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_network, training_state_dict
 from musicrnn.sampling.generator import generate
 from musicrnn.sampling.primes import prime_bundled
 
@@ -40,8 +40,9 @@ def both(tiny_ckpt, tmp_path_factory):
 
 def test_format_1_loads_into_the_plain_network_and_samples_the_same(both):
     new_path, old_path = both
-    new, old = load_network(new_path), load_network(old_path)
-    assert type(old.core) is type(new.core) and old.recorded_hparams == new.recorded_hparams
+    new_ck, old_ck = load_checkpoint(new_path), load_checkpoint(old_path)
+    new, old = new_ck.net, old_ck.net
+    assert type(old.core) is type(new.core) and old_ck.hparams == new_ck.hparams and old_ck.format == 1
     for k, v in new.state_dict().items():
         assert torch.equal(old.state_dict()[k], v), k
     prime = prime_bundled(seq_length=new.seq_length)
@@ -55,8 +56,8 @@ def test_format_1_resumes_into_the_lightning_module(both):
 
     new_path, old_path = both
     old = torch.load(old_path, map_location="cpu", weights_only=True)
-    net = load_network(new_path)
-    model = MusicModel.wrap(load_network(new_path), **net.recorded_hparams)
+    loaded = load_checkpoint(new_path)
+    model = MusicModel.wrap(loaded.net, **loaded.hparams)
     model.on_load_checkpoint(old)
     model.load_state_dict(old["state_dict"], strict=True)
     assert old["musicrnn"]["format"] == CHECKPOINT_FORMAT

@@ -45,11 +45,12 @@ def fitted(tmp_path_factory) -> Path:
 def test_fit_writes_checkpoints(fitted):
     ckpts = sorted(p.name for p in (fitted / "checkpoints").glob("*.ckpt"))
     assert "last.ckpt" in ckpts and any(c.startswith("best-epoch000") for c in ckpts), ckpts
-    from musicrnn.model.checkpoint import load_network
+    from musicrnn.model.checkpoint import load_checkpoint, load_network
 
     model = load_network(fitted / "checkpoints" / "last.ckpt")
     assert model.hparams.seq_length == 25 and model.core.lstm.hidden_size == 128
-    assert model.recorded_hparams["pitch_weight"] == 0.05 and model.recorded_hparams["lr"] == 0.005
+    recorded = load_checkpoint(fitted / "checkpoints" / "last.ckpt").hparams
+    assert recorded["pitch_weight"] == 0.05 and recorded["lr"] == 0.005
 
 
 @pytest.mark.slow

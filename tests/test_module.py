@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from musicrnn.errors import ConfigError
-from musicrnn.model.checkpoint import load_network
+from musicrnn.model.checkpoint import load_checkpoint, load_network
 from musicrnn.model.cores import HybridLSTM, LSTMDense, LSTMNet, StackedLSTM
 from musicrnn.model.lightning import MusicModel
 from musicrnn.model.network import MusicNet
@@ -77,7 +77,7 @@ def test_fit_save_and_load_round_trip(name, datamodule, tmp_path):
     assert isinstance(again, MusicNet) and not isinstance(again, L.LightningModule)
     core = model.network.core
     assert type(again.core) is type(core) and again.core.config() == core.config()
-    assert again.recorded_hparams == dict(model.hparams)
+    assert load_checkpoint(path).hparams == dict(model.hparams)
     model.eval()
     window, composer = next(iter(datamodule.val_dataloader()))
     with torch.no_grad():

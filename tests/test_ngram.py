@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicrnn.reference.ngram import VOCAB, PitchNgram, context_codes, piece_targets
+from musicrnn.evaluation.ngram import VOCAB, PitchNgram, context_codes, piece_targets
 
 
 def test_unigram_is_add_one():
@@ -45,7 +45,7 @@ def test_context_codes_and_piece_targets_agree():
 
 def test_floor_on_the_bundled_sample():
     """Golden values: the pitch n-gram floor of the bundled 10-file sample (its CSV split)."""
-    from musicrnn.reference.floor_ceiling import ngram_floor
+    from musicrnn.evaluation.floor_ceiling import ngram_floor
 
     rows = ngram_floor(None, window=25, val_windows=500, orders=(1, 3))
     ces = [r["val"]["pitch_ce"] for r in rows]

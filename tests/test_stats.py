@@ -1,4 +1,4 @@
-"""Golden values for musicrnn.stats on hand-made sequences, plus a plausibility check on real MAESTRO."""
+"""Golden values for musicrnn.evaluation.stats on hand-made sequences, plus a plausibility check on real MAESTRO."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from musicrnn import stats
+from musicrnn.evaluation import stats
 from musicrnn.errors import MidiError
 from musicrnn.notes import Notes
 

@@ -5,9 +5,12 @@
     python -m musicrnn.experiments report
 
 ``run`` trains each config with ``musicrnn.fit`` under the same wall-clock budget (``trainer.max_time``;
-windows seen are recorded too), evaluates its best checkpoint with ``musicrnn.evaluate``, and
-upserts one JSON row per config into ``reports/experiments.jsonl``. ``report`` turns those rows into
-``reports/experiments.md`` and ``reports/val_loss.png``. Every number in the report comes from a row.
+windows seen are recorded too), evaluates its best checkpoint in this process
+(``musicrnn.evaluation.run.evaluate``, as ``python -m musicrnn.evaluate`` does), and upserts one JSON row
+per config into ``reports/experiments.jsonl``. ``baselines`` adds the n-gram floor, the real-vs-real
+ceiling (over seeds, with its spread) and the structure of the reference continuations (the pianist's,
+the prime looped, a trigram). ``report`` turns those rows into ``reports/experiments.md`` and
+``reports/val_loss.png``. Every number in the report comes from a row.
 """
 from __future__ import annotations
 
@@ -18,14 +21,26 @@ import platform
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from musicrnn.cli.report import ROWS, load_rows, read_scalars, write_report
+from musicrnn.cli.baselines import add_baseline_args, baselines
+from musicrnn.cli.gallery import GALLERY_OUT, SHIPPED_GALLERY, write_gallery
+from musicrnn.cli.options import (
+    add_timing_temperature_arg,
+    set_threads,
+)
+from musicrnn.cli.report import read_scalars, upsert_row, write_report
 from musicrnn.errors import ConfigError, cli_main
+from musicrnn.evaluation.run import DEFAULT_TEMPERATURES, evaluate, overlaps
 from musicrnn.io_utils import atomic_write
-from musicrnn.stats import mean_overlap
+from musicrnn.model.checkpoint import load_checkpoint, load_checkpoint_dict
+from musicrnn.runfiles import CHECKPOINT_DIR, LAST_CHECKPOINT
+from musicrnn.sampling.generator import generate
+
+EVALUATING = threading.Lock()  # one evaluation at a time: runs train in parallel, piano rolls are not thread-safe
 
 def config_summary(path: Path) -> str:
     """The config's header comment (first comment lines): what the experiment changes."""
@@ -39,32 +54,18 @@ def config_summary(path: Path) -> str:
 
 def cpu_name() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def upsert_row(report_dir: Path, row: dict) -> None:
-    """Replace or add ``row`` by name; a lock file serialises runners writing the same report."""
-    import fcntl
-
-    report_dir.mkdir(parents=True, exist_ok=True)
-    with open(report_dir / (ROWS + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = [r for r in load_rows(report_dir) if r["name"] != row["name"]] + [row]
-        with atomic_write(report_dir / ROWS, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 DATA_ROOT = "DATA_ROOT"  # what the recorded command says instead of this machine's data path
 
 
 def fit_command(cfg: Path, a: argparse.Namespace, run_dir: Path) -> list[str]:
-    ckpt_dir = run_dir / "checkpoints"
-    minutes, seconds = divmod(int(round(a.budget_minutes * 60)), 60)
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+    minutes, seconds = divmod(round(a.budget_minutes * 60), 60)
     hours, minutes = divmod(minutes, 60)
     fit = [sys.executable, "-m", "musicrnn.fit", "--config", str(cfg),
            "--trainer.max_time", f"00:{hours:02d}:{minutes:02d}:{seconds:02d}", "--trainer.max_epochs", "100000",
@@ -106,36 +107,32 @@ def _common_args(a: argparse.Namespace) -> list[str]:
     out += ["--data-root", DATA_ROOT] if a.data_root else []
     for flag, value in (("--train-windows-per-epoch", getattr(a, "train_windows_per_epoch", None)),
                         ("--val-windows", getattr(a, "val_windows", None)),
-                        ("--eval-samples", a.eval_samples), ("--eval-windows", a.eval_windows)):
+                        ("--eval-samples", a.eval_samples), ("--eval-windows", a.eval_windows),
+                        ("--top-p", a.top_p), ("--timing-temperature", a.timing_temperature)):
         if value:
             out += [flag, str(value)]
+    if list(a.temperatures) != list(DEFAULT_TEMPERATURES):
+        out += ["--temperatures", *map(str, a.temperatures)]
     fit_args = [DATA_ROOT if v == a.data_root else v for v in getattr(a, "fit_args", [])]
     return out + (["--fit-args", *fit_args] if fit_args else [])
 
 
 def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wall_minutes: float | None,
-               command: list[str], eval_args: list[str] = ()) -> dict:
-    """Evaluate the best checkpoint of a finished run in ``run_dir`` and upsert its report row.
-    ``eval_args`` go to ``musicrnn.evaluate`` (e.g. the sampling settings to score)."""
-    from musicrnn.model.checkpoint import load_checkpoint_dict
-
-    ckpt_dir = run_dir / "checkpoints"
+               command: list[str]) -> dict:
+    """Evaluate the best checkpoint of a finished run in ``run_dir`` (in this process, at the sampling
+    settings of ``a``) and upsert its report row."""
+    ckpt_dir = run_dir / CHECKPOINT_DIR
     best = sorted(ckpt_dir.glob("best-*.ckpt"), key=os.path.getmtime)
-    ckpt = best[-1] if best else ckpt_dir / "last.ckpt"
-    ev_json = run_dir / "eval.json"
-    ev = [sys.executable, "-m", "musicrnn.evaluate", "--ckpt", str(ckpt), "--out", str(ev_json),
-          "--samples", str(a.eval_samples), "--rolls", str(Path(a.report_dir) / "rolls"), "--roll-prefix", name,
-          "--max-windows", str(a.eval_windows), "--ceiling", *eval_args]
-    if a.data_root:
-        ev += ["--data-root", a.data_root]
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
+    ckpt = best[-1] if best else ckpt_dir / LAST_CHECKPOINT
     print(f"[{name}] evaluating {ckpt}", file=sys.stderr)
-    with open(run_dir / "eval.log", "w") as log:
-        rc = subprocess.call(ev, env=env, stdout=log, stderr=subprocess.STDOUT)
-    if rc != 0:
-        raise ConfigError(f"{ckpt}: evaluation failed (exit {rc}) — see {run_dir / 'eval.log'}")
-    result = json.loads(ev_json.read_text())
-    last = load_checkpoint_dict(str(ckpt_dir / "last.ckpt"))
+    with EVALUATING:
+        set_threads(a.threads)
+        result = evaluate(load_checkpoint(ckpt), a.data_root, max_windows=a.eval_windows, samples=a.eval_samples,
+                          temperatures=a.temperatures, top_p=a.top_p, timing_temperature=a.timing_temperature,
+                          ceiling=True, references=False, roll_dir=Path(a.report_dir) / "rolls", roll_prefix=name)
+    with atomic_write(run_dir / "eval.json", "w") as f:
+        json.dump(result, f, indent=1)
+    last = load_checkpoint_dict(str(ckpt_dir / LAST_CHECKPOINT))
     data = last.get("datamodule_hyper_parameters") or {}
     hp = (last.get("musicrnn") or {}).get("hparams", {})
     batch, length = int(data.get("batch_size", 64)), int(data.get("seq_length", 25))
@@ -161,8 +158,9 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
         "val_loss_curve": [(s * batch, v) for s, v in val_loss],
         "val_pitch_ce_curve": [(s * batch, v) for s, v in scalars.get("val/pitch_ce", [])],
         "test": result["metrics"], "checkpoint": str(ckpt), "eval_samples": a.eval_samples,
-        "ceiling": (result["samples"].get("ceiling") or {}).get("mean_oa"),
-        "overlap": {t: mean_overlap(r["compare"]) for t, r in result["samples"]["temperatures"].items()},
+        "ceiling": result["ceiling"]["mean_oa"], "ceiling_spread": [result["ceiling"][k] for k in ("min_oa", "max_oa")],
+        "overlap": overlaps(result), "structure": {t: r["structure"] for t, r in result["samples"].items()},
+        "sampling": result["sampling"],
         "command": shlex.join(command), "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
     upsert_row(Path(a.report_dir), row)
@@ -170,16 +168,13 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
     return row
 
 
-def baselines(a: argparse.Namespace) -> None:
-    """Upsert the n-gram floor rows and the real-vs-real ceiling rows."""
-    from musicrnn.reference.floor_ceiling import ngram_floor, real_ceiling
-
-    command = ["python", "-m", "musicrnn.experiments", "baselines"] + (["--data-root", DATA_ROOT] if a.data_root else [])
-    for row in ngram_floor(a.data_root, window=a.window, val_windows=a.val_windows):
-        upsert_row(Path(a.report_dir), {"kind": "floor", **row, "command": shlex.join(command)})
-    for count in a.counts:
-        c = real_ceiling(a.data_root, num_notes=200, count=count, split="test")
-        upsert_row(Path(a.report_dir), {"kind": "ceiling", "name": f"real vs real ({count})", **c})
+def add_eval_args(p: argparse.ArgumentParser) -> None:
+    """How a run's best checkpoint is evaluated (the sampling settings scored)."""
+    p.add_argument("--eval-samples", type=int, default=8, help="test primes the samples are scored on")
+    p.add_argument("--eval-windows", type=int, default=20000)
+    p.add_argument("--temperatures", type=float, nargs="+", default=list(DEFAULT_TEMPERATURES))
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: off)")
+    add_timing_temperature_arg(p)
 
 
 @cli_main
@@ -194,8 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--threads", type=int, default=1, help="torch threads per run")
     r.add_argument("--train-windows-per-epoch", type=int, default=None, help="epoch size (validation cadence)")
     r.add_argument("--val-windows", type=int, default=None)
-    r.add_argument("--eval-samples", type=int, default=8)
-    r.add_argument("--eval-windows", type=int, default=20000)
+    add_eval_args(r)
     r.add_argument("--tag", default=None, help="suffix of the run names (e.g. 12min), to keep several budgets")
     r.add_argument("--runs-dir", default="runs")
     r.add_argument("--report-dir", default="reports")
@@ -208,23 +202,19 @@ def main(argv: list[str] | None = None) -> None:
     rec.add_argument("--command", default=None, help="how the run was trained (recorded in the report)")
     rec.add_argument("--data-root", default=None)
     rec.add_argument("--threads", type=int, default=1)
-    rec.add_argument("--eval-samples", type=int, default=8)
-    rec.add_argument("--eval-windows", type=int, default=20000)
+    add_eval_args(rec)
     rec.add_argument("--report-dir", default="reports")
-    rec.add_argument("--eval-args", nargs=argparse.REMAINDER, default=[], help="passed to musicrnn.evaluate (last)")
-    b = sub.add_parser("baselines", help="add the n-gram floor and real-vs-real ceiling rows")
-    b.add_argument("--data-root", default=None)
-    b.add_argument("--window", type=int, default=50, help="validation window (as the val/pitch_ce it is compared with)")
-    b.add_argument("--val-windows", type=int, default=6400)
-    b.add_argument("--counts", type=int, nargs="+", default=[8, 32], help="continuations per real set")
-    b.add_argument("--report-dir", default="reports")
+    add_baseline_args(sub.add_parser("baselines", help="add the floor, ceiling and reference structure rows"))
     g = sub.add_parser("gallery", help="MIDI samples beside the real continuations, with piano rolls")
     g.add_argument("--ckpt", default=None, help="checkpoint (default: the pretrained model)")
-    g.add_argument("--out", default="reports/samples")
+    g.add_argument("--out", default=GALLERY_OUT, help=f"folder (default {GALLERY_OUT}, which git ignores; the "
+                                                        f"shipped gallery is {SHIPPED_GALLERY})")
     g.add_argument("--data-root", default=None)
     g.add_argument("--count", type=int, default=4)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--temperature", type=float, default=0.9, help="pitch temperature (and timing unless "
+                                                                 "--timing-temperature)")
+    add_timing_temperature_arg(g)
+    g.add_argument("--top-p", type=float, default=0.95)
     g.add_argument("--seed", type=int, default=0)
     rep = sub.add_parser("report", help="write reports/experiments.md and figures from the rows")
     rep.add_argument("--report-dir", default="reports")
@@ -233,20 +223,18 @@ def main(argv: list[str] | None = None) -> None:
         print(write_report(Path(a.report_dir)))
         return
     if a.cmd == "gallery":
-        from musicrnn.cli.gallery import write_gallery
-
         print(write_gallery(a.ckpt, Path(a.out), data_root=a.data_root, count=a.count, temperature=a.temperature,
-                            top_p=a.top_p, seed=a.seed))
+                            top_p=a.top_p, seed=a.seed, timing_temperature=a.timing_temperature))
         return
     if a.cmd == "baselines":
-        baselines(a)
+        baselines(a, DATA_ROOT)
         print(write_report(Path(a.report_dir)))
         return
     if a.cmd == "record":
         cfg = Path(a.config)
         name = a.name or cfg.stem
         command = shlex.split(a.command) if a.command else ["python", "-m", "musicrnn.fit", "--config", str(cfg)]
-        record_one(name, cfg, Path(a.run_dir), a, wall_minutes=a.wall_minutes, command=command, eval_args=a.eval_args)
+        record_one(name, cfg, Path(a.run_dir), a, wall_minutes=a.wall_minutes, command=command)
         print(write_report(Path(a.report_dir)))
         return
     cfgs = [Path(c) for c in a.configs]

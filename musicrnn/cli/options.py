@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from musicrnn.runfiles import CHECKPOINT_DIR, LAST, LAST_CHECKPOINT
+
 
 def add_checkpoint_arg(p: argparse.ArgumentParser) -> None:
+    last = f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}"
     p.add_argument("--ckpt", default=None,
-                   help="checkpoint written by musicrnn.fit (also looked up in checkpoints/); 'pretrained' or "
-                        "no --ckpt: the model that ships with musicrnn (trained on MAESTRO, CC BY-NC-SA 4.0)")
+                   help=f"checkpoint written by musicrnn.fit (also looked up in {CHECKPOINT_DIR}/), a run folder (its "
+                        f"{LAST_CHECKPOINT}), '{LAST}' ({last}); 'pretrained' or no --ckpt: the model that "
+                        "ships with musicrnn (trained on MAESTRO, CC BY-NC-SA 4.0)")
 
 
 def add_prime_args(p: argparse.ArgumentParser) -> None:
@@ -26,10 +30,11 @@ def add_prime_args(p: argparse.ArgumentParser) -> None:
                                                      "$MUSICRNN_DATA, else the bundled sample)")
 
 
-def add_sampling_args(p: argparse.ArgumentParser) -> None:
-    """--temperature / --top-k / --top-p / --seed / --composer / --device / --threads: sample and live."""
+def add_sampling_args(p: argparse.ArgumentParser, timing: bool = False) -> None:
+    """--temperature [/ --timing-temperature] / --top-k / --top-p / --seed / --composer / --device / --threads:
+    sample and live (``timing``: offer --timing-temperature, for a command that passes it on)."""
     # defaults: the best measured settings of the pretrained model (README "The pretrained model")
-    p.add_argument("--temperature", type=float, default=0.9, help="pitch softmax temperature; 0 = greedy")
+    add_temperature_args(p, 0.9, timing)
     p.add_argument("--top-k", type=int, default=None, help="keep only the k likeliest pitches (none: off)")
     p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling: keep the smallest set of "
                                                               "pitches with this much probability (1 = off)")
@@ -39,6 +44,21 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                                                     "(default: the prime window's composer, else unknown)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     add_threads_arg(p)
+
+
+def add_temperature_args(p: argparse.ArgumentParser, default: float | None, timing: bool = True) -> None:
+    """--temperature (pitch, and timing unless --timing-temperature) [and --timing-temperature]."""
+    unless = " unless --timing-temperature is given" if timing else ""
+    p.add_argument("--temperature", type=float, default=default,
+                   help=f"sampling temperature of pitch, and of step, duration and velocity{unless}; 0 = greedy"
+                        + (f" (default {default})" if default else ""))
+    if timing:
+        add_timing_temperature_arg(p)
+
+
+def add_timing_temperature_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timing-temperature", type=float, default=None,
+                   help="temperature of step, duration and velocity (default: the pitch temperature)")
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
@@ -62,18 +82,29 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def load_checkpoint_net(ckpt_arg: str | None, device):
-    """--ckpt (also looked up in checkpoints/; none or 'pretrained' = the packaged model) -> (path, MusicNet);
-    every failure is one CheckpointError line. Says in one line when the pretrained model is used."""
-    from musicrnn.model.checkpoint import PRETRAINED, find_checkpoint, load_network
+def open_checkpoint(ckpt_arg: str | None, device="cpu", info: list[str] | None = None):
+    """--ckpt -> ``LoadedCheckpoint`` (``model.checkpoint.load_checkpoint``: 'pretrained' or none, 'last',
+    a run folder or a path); every failure is one CheckpointError line. The one line saying which model
+    runs is printed now, or appended to ``info`` for a command that prints once all its input is valid."""
+    from musicrnn.model.checkpoint import load_checkpoint
 
-    ckpt = find_checkpoint(ckpt_arg)
-    net = load_network(ckpt, map_location=device)
-    if ckpt == PRETRAINED:
-        about = (net.recorded_info or {}).get("summary", "trained on MAESTRO v2.0.0")
-        print(f"using the pretrained model ({about}; CC BY-NC-SA 4.0) — pass --ckpt PATH for your own",
-              file=sys.stderr)
-    return ckpt, net
+    loaded = load_checkpoint(ckpt_arg, map_location=device)
+    if info is None:
+        print(loaded.using_line(), file=sys.stderr)
+    else:
+        info.append(loaded.using_line())
+    return loaded
+
+
+def load_checkpoint_net(ckpt_arg: str | None, device):
+    """(path, network) of the checkpoint, saying only when the pretrained model runs (for ``live``, which
+    prints its own "using checkpoint" line; new callers use ``open_checkpoint``)."""
+    from musicrnn.model.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(ckpt_arg, map_location=device)
+    if loaded.pretrained:
+        print(loaded.using_line(), file=sys.stderr)
+    return loaded.path, loaded.net
 
 
 SEED_LIMIT = 2**64  # torch.Generator.manual_seed takes an unsigned 64-bit seed; numpy takes those too

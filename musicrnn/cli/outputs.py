@@ -19,8 +19,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+
+from typing_extensions import Self
 
 from musicrnn.errors import MusicRNNError
 from musicrnn.io_utils import file_mode
@@ -121,7 +123,7 @@ class Staged:
                 os.unlink(tmp)
         self._temps.clear()
 
-    def __enter__(self) -> "Staged":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

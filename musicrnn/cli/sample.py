@@ -18,7 +18,7 @@ from musicrnn.cli.options import (
     add_prime_args,
     add_sampling_args,
     choose_prime,
-    load_checkpoint_net,
+    open_checkpoint,
     run_seed,
     set_threads,
 )
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     add_checkpoint_arg(p)
     add_prime_args(p)
     p.add_argument("--num-notes", type=int, default=200, help="notes generated after the prime, per sample")
-    add_sampling_args(p)
+    add_sampling_args(p, timing=True)
     p.add_argument("--num-samples", type=int, default=1, help="samples generated as one batch")
     p.add_argument("--out", default="outputs/samples/out.mid",
                    help="output MIDI (out_0.mid ... with --num-samples; outputs/ is ignored by git)")
@@ -139,13 +139,13 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     set_threads(a.threads)
     device = G.resolve_device(a.device)
-    ckpt, net = load_checkpoint_net(a.ckpt, device)
-    named = a.ckpt not in (None, "pretrained") and str(ckpt) != a.ckpt
-    info = [f"using checkpoint {ckpt}"] if named else []  # printed once all input is valid
+    info: list[str] = []  # printed once all input is valid
+    net = open_checkpoint(a.ckpt, device, info).net
     check_memory(net, a.num_samples, a.num_notes + int(a.include_prime) * net.seq_length)  # before allocating
     run_seed(a, info)  # one seed for the prime window and the sampling, printed when drawn
     prime, composer = choose_prime(a, net, info)
-    gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer)
+    gen = G.Generator(net, a.temperature, a.top_k, a.top_p, a.seed, device, composer,
+                      timing_temperature=a.timing_temperature)
     gen.start(prime, a.num_samples)
     if info:
         print("\n".join(info), file=sys.stderr)

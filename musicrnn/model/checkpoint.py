@@ -1,5 +1,8 @@
-"""Checkpoint reading, the one place for it: safe loading, format versions, and ``load_network``,
+"""Checkpoint reading, the one place for it: safe loading, format versions, and ``load_checkpoint``,
 which rebuilds the plain ``MusicNet`` from a checkpoint alone (no config, no data, no Lightning).
+
+``load_checkpoint`` (what every command calls, through ``find_checkpoint``'s one reading of
+``--ckpt``) returns a ``LoadedCheckpoint``: the network and the run's recorded settings beside it.
 
 Formats (``ckpt["musicrnn"]["format"]``):
 - 1: the LightningModule held the network's parts itself: state_dict keys ``pitch_emb.*``,
@@ -12,9 +15,15 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from musicrnn.errors import CheckpointError
+from musicrnn.io_utils import atomic_write
+from musicrnn.model.network import MusicNet, build_core
+from musicrnn.runfiles import CHECKPOINT_DIR, LAST, LAST_CHECKPOINT
 
 CHECKPOINT_FORMAT = 2
 # the model that ships inside the package (see musicrnn/pretrained/README.md); ``--ckpt pretrained``
@@ -24,11 +33,9 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "maestro-lstm5
 
 def load_checkpoint_dict(path: str, map_location="cpu") -> dict:
     """``torch.load(weights_only=True)`` with every failure turned into one CheckpointError line."""
-    import torch
-
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # the weights-only unpickler raises many types on garbage (IndexError, KeyError...)
+    except Exception as e:  # noqa: BLE001 — the weights-only unpickler raises many types on garbage (IndexError, KeyError...)
         msg = str(e)
         glob = re.search(r"(?:unsupported|Unsupported global:) GLOBAL (\S+)", msg)
         if glob:  # a pickled class/function: loading it could run arbitrary code
@@ -39,7 +46,7 @@ def load_checkpoint_dict(path: str, map_location="cpu") -> dict:
                               f"{type(e).__name__}{first}) — resume from another checkpoint or re-train") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a training checkpoint (a {type(ckpt).__name__}, not a dict) — "
-                              f"resume from checkpoints/last.ckpt")
+                              f"resume from {CHECKPOINT_DIR}/{LAST_CHECKPOINT}")
     return ckpt
 
 
@@ -89,20 +96,29 @@ def load_initial_weights(net, path: str) -> None:
 
 
 def find_checkpoint(path: str | os.PathLike | None) -> Path:
-    """None or "pretrained" -> the packaged model; else ``path`` if it exists, else
-    ``checkpoints/<path>`` (so ``--ckpt last.ckpt`` works from a run folder).
+    """Where ``--ckpt`` points: None or "pretrained" -> the packaged model; "last" ->
+    ``checkpoints/last.ckpt``; a run folder -> its ``last.ckpt`` (or ``checkpoints/last.ckpt`` in it);
+    an existing file -> itself; else ``checkpoints/<path>`` when that exists (``--ckpt last.ckpt``
+    works from a run folder).
 
-    A missing file is left to ``load_network`` to report (one line, with the fix).
+    A missing file is left to ``load_checkpoint`` to report (one line, with the fix).
     """
     if path is None or str(path) == PRETRAINED_NAME:
         if not PRETRAINED.is_file():
             raise CheckpointError(f"the pretrained model is not installed ({PRETRAINED} is missing) — reinstall "
                                   f"musicrnn or pass --ckpt PATH to a checkpoint written by musicrnn.fit")
         return PRETRAINED
+    if str(path) == LAST:
+        return Path(CHECKPOINT_DIR) / LAST_CHECKPOINT
     p = Path(path)
+    if p.is_dir():
+        for inside in (p / LAST_CHECKPOINT, p / CHECKPOINT_DIR / LAST_CHECKPOINT):
+            if inside.is_file():
+                return inside
+        return p  # reported by load_checkpoint: a folder without last.ckpt
     if p.exists() or p.is_absolute():
         return p
-    alt = Path("checkpoints") / p
+    alt = Path(CHECKPOINT_DIR) / p
     return alt if alt.is_file() else p
 
 
@@ -126,23 +142,78 @@ def check_stored_shapes(build, state: dict, path) -> None:
                               f"damaged or from another version")
 
 
-def load_network(path, map_location="cpu"):
-    """Rebuild the trained ``MusicNet`` from a checkpoint alone (no config, no data), weights only, in
-    eval mode. Also sets ``.recorded_hparams`` (every hyperparameter of the training run) and
-    ``.data_hparams`` (how the data was prepared, e.g. sustain, so evaluation can window data alike).
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint read for sampling or evaluation: the network and what the run recorded beside it.
 
-    Raises CheckpointError (one clear line) for a missing, truncated, unsafe, foreign or too new checkpoint.
+    ``hparams``: every hyperparameter of the training run (the LightningModule's); ``data``: how the
+    data was prepared (the data module's, e.g. ``sustain``, ``val_window_length``); ``info``: provenance
+    written by ``export_weights`` (e.g. ``summary``); ``pretrained``: the model that ships with musicrnn.
     """
-    from musicrnn.model.network import MusicNet, build_core
 
-    path = os.fspath(path)
+    path: Path
+    net: MusicNet
+    hparams: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    format: int = CHECKPOINT_FORMAT
+    pretrained: bool = False
+
+    def using_line(self) -> str:
+        """The one line a command prints about which model it runs."""
+        if self.pretrained:
+            about = self.info.get("summary", "trained on MAESTRO v2.0.0")
+            return f"using the pretrained model ({about}; CC BY-NC-SA 4.0) — pass --ckpt PATH for your own"
+        return f"using checkpoint {self.path}"
+
+
+def _check_schema(ckpt: dict, path) -> None:
+    """CheckpointError (one line) when the metadata has the wrong shape (a crafted or damaged file)."""
+    info = ckpt["musicrnn"]
+    spec = info.get("net")
+    problems = []
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
+        problems.append("'net' must be a mapping with a class_path")
+    elif not isinstance(spec.get("init_args", {}), dict):
+        problems.append("'net.init_args' must be a mapping")
+    for key, where in (("hparams", info), ("info", info), ("datamodule_hyper_parameters", ckpt),
+                       ("state_dict", ckpt)):
+        if where.get(key) is not None and not isinstance(where.get(key), dict):
+            problems.append(f"{key!r} must be a mapping, not a {type(where[key]).__name__}")
+    if isinstance(ckpt.get("state_dict"), dict):
+        bad = [k for k, v in ckpt["state_dict"].items() if not isinstance(v, torch.Tensor)]
+        if bad:
+            problems.append(f"weight {bad[0]!r} is not a tensor")
+    if problems:
+        raise CheckpointError(f"{path}: damaged checkpoint metadata ({'; '.join(problems)}) — use a checkpoint "
+                              f"written by musicrnn.fit")
+
+
+def _check_finite(net, path) -> None:
+    for name, value in net.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: weight {name} holds NaN or Inf (the run diverged) — use an earlier "
+                                  f"checkpoint of the run or re-train with a lower learning rate")
+
+
+def load_checkpoint(path, map_location="cpu") -> LoadedCheckpoint:
+    """Rebuild the trained ``MusicNet`` from a checkpoint alone (no config, no data), weights only, in
+    eval mode, with what the run recorded beside it. ``path``: anything ``find_checkpoint`` takes.
+
+    Raises CheckpointError (one clear line) for a missing, truncated, unsafe, foreign, too new,
+    malformed or non-finite checkpoint.
+    """
+    found = find_checkpoint(path)
+    path = os.fspath(found)
     if os.path.isdir(path):
-        raise CheckpointError(f"{path} is a folder, not a checkpoint — pass --ckpt {os.path.join(path, 'last.ckpt')} "
-                              f"(or another .ckpt in it)")
+        raise CheckpointError(f"{path} is a folder without {LAST_CHECKPOINT} — pass --ckpt "
+                              f"{os.path.join(path, LAST_CHECKPOINT)} (or another .ckpt in it)")
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint — pass --ckpt PATH to a .ckpt written by musicrnn.fit "
-                              f"(e.g. checkpoints/last.ckpt)")
+                              f"(e.g. {CHECKPOINT_DIR}/{LAST_CHECKPOINT}), a run folder, 'last' or 'pretrained'")
     ckpt = load_checkpoint_dict(path, map_location)
+    version = checkpoint_format(ckpt, path)
+    _check_schema(ckpt, path)
     state = network_state_dict(ckpt, path)
     info = ckpt["musicrnn"]
     recorded = {k: v for k, v in (info.get("hparams") or {}).items() if not k.startswith("_")}
@@ -154,14 +225,18 @@ def load_network(path, map_location="cpu"):
         check_stored_shapes(build, state, path)  # before the real network takes any memory
         net = build()
         net.load_state_dict(state, strict=True)
-    except (TypeError, RuntimeError, KeyError, ValueError) as e:
+    except (TypeError, RuntimeError, KeyError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path}: weights do not match the recorded model "
                               f"({str(e).splitlines()[0][:160]}) — the checkpoint is damaged or from another version")
-    net.recorded_hparams = recorded
-    net.recorded_info = info.get("info") or {}
-    net.data_hparams = {k: v for k, v in (ckpt.get("datamodule_hyper_parameters") or {}).items()
-                        if not k.startswith("_")}
-    return net.eval()
+    _check_finite(net, path)
+    data = {k: v for k, v in (ckpt.get("datamodule_hyper_parameters") or {}).items() if not k.startswith("_")}
+    return LoadedCheckpoint(found, net.eval(), recorded, data, dict(info.get("info") or {}), version,
+                            found == PRETRAINED)
+
+
+def load_network(path, map_location="cpu") -> MusicNet:
+    """The network of ``load_checkpoint(path)`` alone (tests, benchmarks, notebooks)."""
+    return load_checkpoint(path, map_location).net
 
 
 def export_weights(src, dst, **info) -> Path:
@@ -169,15 +244,13 @@ def export_weights(src, dst, **info) -> Path:
     file of today's format: no optimizer, loop or callback state, only what sampling needs (and the data
     options evaluation needs). ``info`` (plain values) is stored as ``ckpt["musicrnn"]["info"]``.
     """
-    import torch
 
-    from musicrnn.io_utils import atomic_write
-
-    net = load_network(src)
-    ckpt = {"musicrnn": {"format": CHECKPOINT_FORMAT, "net": net.core.config(), "hparams": dict(net.recorded_hparams),
+    loaded = load_checkpoint(src)
+    net = loaded.net
+    ckpt = {"musicrnn": {"format": CHECKPOINT_FORMAT, "net": net.core.config(), "hparams": dict(loaded.hparams),
                          "info": info},
             "state_dict": {"network." + k: v.detach().clone() for k, v in net.state_dict().items()},
-            "datamodule_hyper_parameters": dict(net.data_hparams)}
+            "datamodule_hyper_parameters": dict(loaded.data)}
     with atomic_write(dst) as f:
         torch.save(ckpt, f)
     load_network(dst)  # what was written loads back

@@ -6,7 +6,7 @@ import functools
 
 import numpy as np
 
-from musicrnn import stats
+from musicrnn.evaluation import stats
 from musicrnn.notes import Notes
 
 # (feature of stats.sequence_features, what the page calls it, decimals)

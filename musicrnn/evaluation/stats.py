@@ -17,7 +17,8 @@ are roughly log-normal and a linear grid would put every short note in one bin.
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 

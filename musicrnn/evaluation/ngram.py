@@ -47,7 +47,7 @@ class PitchNgram:
             raise ValueError(f"order must be 1..6, got {order}")
         self.order = order
 
-    def fit(self, files: list[np.ndarray]) -> "PitchNgram":
+    def fit(self, files: list[np.ndarray]) -> PitchNgram:
         pitches = np.concatenate(files).astype(np.int64)
         self.unigram = (np.bincount(pitches, minlength=VOCAB) + 1.0) / (len(pitches) + VOCAB)
         self.joint, self.ctx, self.types, self.discount = [], [], [], []
@@ -79,6 +79,26 @@ class PitchNgram:
             safe = np.where(seen, c_h, 1.0)
             p = np.where(seen, np.maximum(c_hw - d, 0) / safe + d * n_h / safe * p, p)
         return p
+
+    def distribution(self, contexts: np.ndarray) -> np.ndarray:
+        """(n, 128) P(pitch | context) for each row of ``contexts`` (n, order - 1), oldest first."""
+        n = len(contexts)
+        rows = np.repeat(np.asarray(contexts, np.int64).reshape(n, -1), VOCAB, axis=0)
+        p = self.prob(rows, np.tile(np.arange(VOCAB), n)).reshape(n, VOCAB)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def sample(self, prime_pitches: np.ndarray, num_notes: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, num_notes) pitches continuing each row of ``prime_pitches`` (n, >= order - 1), drawn one
+        note at a time from ``distribution`` (all rows at once)."""
+        k = self.order - 1
+        seq = np.asarray(prime_pitches, np.int64)
+        out = np.zeros((len(seq), num_notes), np.int64)
+        for t in range(num_notes):
+            ctx = np.concatenate([seq, out[:, :t]], axis=1)[:, seq.shape[1] + t - k:]
+            cum = self.distribution(ctx).cumsum(axis=1)
+            u = rng.random(len(seq))[:, None] * cum[:, -1:]
+            out[:, t] = np.minimum((cum < u).sum(axis=1), VOCAB - 1)
+        return out
 
     def cross_entropy(self, contexts: np.ndarray, targets: np.ndarray) -> float:
         """Mean -ln P(target | context) in nats."""
