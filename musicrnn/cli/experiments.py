@@ -155,6 +155,7 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
         "wall_minutes": round(wall_minutes, 2) if wall_minutes is not None else None,
         "budget_minutes": getattr(a, "budget_minutes", None),
         "device": f"CPU, {a.threads} thread(s): {cpu_name()}", "val": at_best("val"), "val_piece": at_best("val_piece"),
+        "train": at_best("train"),
         "val_loss_curve": [(s * batch, v) for s, v in val_loss],
         "val_pitch_ce_curve": [(s * batch, v) for s, v in scalars.get("val/pitch_ce", [])],
         "test": result["metrics"], "checkpoint": str(ckpt), "eval_samples": a.eval_samples,

@@ -90,19 +90,22 @@ def write_report(report_dir: Path) -> Path:
              "seeded subset of validation windows, always for the next note after a full window (val pitch CE "
              "of the whole-piece runs is measured after 50 notes, like the seq-50 windowed runs); *piece* "
              "metrics are over every note of the validation files with the recurrent state carried through "
-             "each file. Test metrics are of the best checkpoint on a seeded subset of test windows. "
+             "each file. *Gap* = piece pitch CE minus the training epoch's mean pitch CE (in training mode, "
+             "with dropout and augmentation on). Test metrics are of the best checkpoint on a seeded subset of test windows. "
              "Overlap = mean overlap area of generated vs real note-statistics distributions (1 = identical "
              "distributions), per sampling temperature; *of ceiling* divides the best overlap by what two "
              "disjoint sets of real continuations score against each other."), "",
              "## Training and validation", ""]
     lines += [] if not rows else _table(
         ["experiment", "what changed", "params", "budget min", "wall min", "windows/chunks seen", "notes predicted",
-         "epochs", "val loss", "val pitch CE", "val step MAE", "val dur MAE", "piece pitch CE", "piece NLL"],
+         "epochs", "val loss", "val pitch CE", "val step MAE", "val dur MAE", "piece pitch CE", "piece NLL",
+         "train pitch CE", "gap"],
         [[r["name"], _short(r["changed"]), _fmt(r["parameters"]), _fmt(r.get("budget_minutes"), 1),
           _fmt(r["wall_minutes"], 1), _fmt(r["windows_seen"]), _fmt(r.get("notes_predicted")), _fmt(r["epochs"]),
           _fmt(r["val"].get("loss")), _fmt(r["val"].get("pitch_ce")), _fmt(r["val"].get("step_mae")),
           _fmt(r["val"].get("duration_mae")), _fmt((r.get("val_piece") or {}).get("pitch_ce")),
-          _fmt((r.get("val_piece") or {}).get("nll"))] for r in rows])
+          _fmt((r.get("val_piece") or {}).get("nll")), _fmt((r.get("train") or {}).get("pitch_ce")),
+          _fmt(_gap(r))] for r in rows])
     if floors or ceilings:
         lines += ["", "## Floor and ceiling", "",
                   ("Smoothed pitch n-grams (interpolated absolute discounting, trained on the train split) scored "
@@ -138,6 +141,15 @@ def write_report(report_dir: Path) -> Path:
     if rows:
         _plot_curves(rows, report_dir / "val_loss.png")
     return out
+
+
+def _gap(row: dict) -> float | None:
+    """Validation minus training pitch CE: every validation note with the piece before it (the piece
+    metric, else the windowed one) against the training epoch's mean (training mode: dropout and
+    augmentation on, so the true gap is larger when they are)."""
+    train = (row.get("train") or {}).get("pitch_ce")
+    val = (row.get("val_piece") or {}).get("pitch_ce") or row["val"].get("pitch_ce")
+    return None if train is None or val is None else val - train
 
 
 def _ceiling_line(c: dict) -> str:
