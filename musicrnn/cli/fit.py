@@ -196,6 +196,10 @@ def main(args: list[str] | None = None) -> MusicCLI:
     except (MisconfigurationException, ValueError) as e:
         if isinstance(e.__cause__ or e.__context__, ConfigError):
             raise (e.__cause__ or e.__context__) from None
+        seed = re.match(r"(-?\d+) is not in bounds", str(e))  # Lightning seeds before our checks run
+        if seed:
+            raise ConfigError(f"--seed_everything must be in [0, 4294967295], got {seed.group(1)} — fix the value "
+                              f"({HELP_HINT})") from None
         raise ConfigError(f"{_one_line(str(e))}") from None
     dm = cli.datamodule
     if cli.trainer.is_global_zero:  # parse/validate the data before anything is written (logs, checkpoints)
