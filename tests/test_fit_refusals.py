@@ -83,15 +83,15 @@ def test_a_read_only_log_folder(run_dir, capsys):
 
 
 def test_an_empty_validation_split_is_refused(run_dir, capsys, tmp_path):
-    data = run_dir / "two_files"
+    data = run_dir / "one_file"
     data.mkdir()
-    for f in sorted(SAMPLE_ROOT.rglob("*.midi"))[:2]:  # no CSV: two files, a seeded split with no validation
+    for f in sorted(SAMPLE_ROOT.rglob("*.midi"))[:1]:  # no CSV: one file, in the train split
         shutil.copy(f, data / f.name)
     from musicrnn.data.cache import list_files
 
     if any(f.split == "validation" for f in list_files(data, 0)):
-        pytest.skip("this split of two files has a validation file")
-    line = _refused(["--data.root", str(data)], capsys, run_dir, keep=("earlier.txt", "two_files"))
+        pytest.skip("this split of one file has a validation file")
+    line = _refused(["--data.root", str(data)], capsys, run_dir, keep=("earlier.txt", "one_file"))
     assert "no validation windows" in line and "--trainer.limit_val_batches 0" in line
 
 

@@ -4,7 +4,8 @@ A thin ``LightningCLI`` (run=False) so every knob is a typed constructor argumen
 or a dotted flag, ``--print_config`` shows the resolved config, and that config is saved beside the
 TensorBoard logs of each run.
 
-Checkpoints go to ``checkpoints/`` (``--checkpoint.dirpath``; one run per folder, see ``musicrnn.runlock``):
+Each config trains into its own folders, ``checkpoints/<config>/`` (``--checkpoint.dirpath``; one run per
+folder, see ``musicrnn.runlock``) and ``logs/<config>/version_N/``; in the checkpoint folder:
 the best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``, rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
 0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
 at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
@@ -13,8 +14,9 @@ left off, mid-epoch included: same weights, optimizer, scheduler, RNG and remain
 resumed run reaches the same weights as an uninterrupted one.
 
 A NaN/Inf loss stops the run with one line naming the step; the last good checkpoint is kept. Every
-user error (unknown key, wrong type, missing or empty data folder, unusable checkpoint) is one line
-``error: ...`` and exit code 2, and writes nothing.
+user error (unknown key, wrong type, value out of range, missing or empty data folder, unusable checkpoint,
+a network too large for memory; see ``musicrnn.training.preflight``) is one line ``error: ...`` and exit
+code 2, and writes nothing.
 """
 from __future__ import annotations
 
