@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), then train: `bash scripts/train.sh [CONFIG] [OVERRIDES...]`.
-# Default: configs/baseline.yaml on the bundled MAESTRO sample. Checkpoints go to checkpoints/,
+# Default: configs/baseline.yaml on the bundled MAESTRO sample. Checkpoints go to checkpoints/<config>/,
 # TensorBoard logs to logs/ (`tensorboard --logdir logs`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

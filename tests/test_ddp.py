@@ -38,7 +38,7 @@ def fit(cwd: Path, cache: Path, args: list[str], env: dict | None = None) -> sub
 
 
 def last(cwd: Path) -> dict:
-    return torch.load(cwd / "checkpoints" / "musicrnn" / "last.ckpt", map_location="cpu", weights_only=True)
+    return torch.load(cwd / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ def _nothing_written(run_dir, *keep: str) -> None:
     (["--data.seq_length", "many"], "--data.seq_length: expected int"),
     (["--model.net.class_path", "foo.Bar"], "--model.net"),
     (["--model.net", "musicrnn.nets.NoSuchNet"], "--model.net"),
-    (["--ckpt_path", "last"], "checkpoints/musicrnn/last.ckpt does not exist"),
+    (["--ckpt_path", "last"], "checkpoints/last.ckpt does not exist"),
     (["--ckpt_path", "nope.ckpt"], "no such checkpoint"),
     (["--checkpoint_every_minutes", "-1"], "--checkpoint_every_minutes must be >= 0"),
     (["--data.seq_length", "0"], "data.seq_length must be >= 1"),

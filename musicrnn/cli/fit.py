@@ -5,7 +5,8 @@ or a dotted flag, ``--print_config`` shows the resolved config, and that config 
 TensorBoard logs of each run.
 
 Each config trains into its own folders, ``checkpoints/<config>/`` (``--checkpoint.dirpath``; one run per
-folder, see ``musicrnn.runlock``) and ``logs/<config>/version_N/``; in the checkpoint folder:
+folder, see ``musicrnn.runlock``) and ``logs/<config>/version_N/`` (without --config: ``checkpoints/``,
+``logs/musicrnn/``); in the checkpoint folder:
 the best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``, rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
 0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
 at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
@@ -144,8 +145,8 @@ def _per_config(c) -> None:
     the (last) --config file's name, so a second config's run never touches the first one's last.ckpt."""
     configs = [cfg for cfg in (c.get("config") or []) if cfg is not None]
     name = os.path.splitext(os.path.basename(str(configs[-1])))[0] if configs else NO_CONFIG_NAME
-    if c.checkpoint.dirpath is None:
-        c.checkpoint.dirpath = os.path.join(CHECKPOINTS, name)
+    if c.checkpoint.dirpath is None:  # without --config: checkpoints/ itself, as before per-config folders
+        c.checkpoint.dirpath = os.path.join(CHECKPOINTS, name) if configs else CHECKPOINTS
     args = _logger_args(c)
     if args is not None and "name" in args and args.name is None:
         args.name = name
