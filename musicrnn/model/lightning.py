@@ -12,11 +12,13 @@ from typing import Callable
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from musicrnn.data.batches import PieceBatch, WindowBatch
 from musicrnn.data.pieces import mask_state
+from musicrnn.data.resumable import per_rank, this_rank
 from musicrnn.errors import ConfigError
 from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, training_state_dict
 from musicrnn.model.cores import LSTMNet, Net
@@ -276,10 +278,14 @@ class MusicModel(L.LightningModule):
                                   "hparams": dict(self.hparams)}
         if self._carry.get("train") is not None:  # whole-piece training: resume mid-epoch with the same state
             checkpoint["musicrnn_carry"] = self._carry["train"]
+            # DDP: each rank carries its own streams' state (every rank saves, so the gather is collective)
+            checkpoint["musicrnn_carry_per_rank"] = per_rank(move_data_to_device(self._carry["train"], "cpu"))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "musicrnn" in checkpoint:  # an older format resumes too: its weights under today's names
             checkpoint["state_dict"] = training_state_dict(checkpoint)
             checkpoint["musicrnn"]["format"] = CHECKPOINT_FORMAT
-        if checkpoint.get("musicrnn_carry") is not None:
+        if checkpoint.get("musicrnn_carry_per_rank") is not None:
+            self._carry["train"] = move_data_to_device(this_rank(checkpoint["musicrnn_carry_per_rank"]), self.device)
+        elif checkpoint.get("musicrnn_carry") is not None:
             self._carry["train"] = checkpoint["musicrnn_carry"]
