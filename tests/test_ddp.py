@@ -34,7 +34,7 @@ def fit(cwd: Path, cache: Path, args: list[str], env: dict | None = None) -> sub
     env = {**os.environ, "MUSICRNN_CACHE": str(cache), "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(env or {})}
     env.pop("MUSICRNN_DATA", None)
     cmd = [sys.executable, "-m", "musicrnn.fit", *TINY, *DDP, *args, "--trainer.callbacks+=faults.FaultInjector"]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def last(cwd: Path) -> dict:

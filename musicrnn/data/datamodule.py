@@ -10,7 +10,6 @@ The command line over the data layer is ``python -m musicrnn.data`` (``musicrnn.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import lightning as L
 import numpy as np

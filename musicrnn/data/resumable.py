@@ -13,7 +13,7 @@ Under DDP every rank has its own RNG stream and loader position: each checkpoint
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ def _rank_world() -> tuple[int, int]:
 
 def per_rank(value) -> list:
     """``value`` of every rank, in rank order (a collective under DDP: every rank must call it)."""
-    rank, world = _rank_world()
+    _, world = _rank_world()
     if world == 1:
         return [value]
     values = [None] * world
