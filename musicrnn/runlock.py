@@ -17,8 +17,8 @@ import fcntl
 import glob
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import CheckpointError
 

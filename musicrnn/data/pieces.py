@@ -72,7 +72,7 @@ class PieceChunks(IterableDataset):
 
     def __len__(self) -> int:
         """Batches per epoch for this rank."""
-        rank, world = _rank_world()
+        _, world = _rank_world()
         if self.train:
             return self.total_chunks // (self.streams * world)
         return max((len(s) for s in self._val_streams(world)), default=0)
