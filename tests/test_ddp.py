@@ -22,7 +22,9 @@ TINY = ["--model.net.init_args.hidden_size", "8", "--data.seq_length", "8", "--d
 REGIMES = {
     # 48 windows an epoch: 6 steps of 4 windows on each rank
     "windows": ["--data.train_windows_per_epoch", "48", "--data.val_windows", "16"],
-    "pieces": ["--data.regime", "pieces", "--model.loss_on", "all", "--data.val_windows", "16"],
+    # the sample cut in chunks of 8 notes makes hundreds of steps: 6 an epoch, 4 validation batches
+    "pieces": ["--data.regime", "pieces", "--model.loss_on", "all", "--data.val_windows", "16",
+               "--trainer.limit_train_batches", "6", "--trainer.limit_val_batches", "4"],
 }
 STOP_AT = 3  # optimizer steps done when rank 0 gets SIGTERM; the step under way finishes, then all stop
 needs_gloo = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
