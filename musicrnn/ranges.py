@@ -90,6 +90,17 @@ RANGES: dict[str, Rule] = {
     "model.net.init_args.nhead": _between(1, 256),
     "model.net.init_args.dim_feedforward": _between(1, 65536),
     "model.net.init_args.max_len": LENGTH,
+    # Lightning's trainer, early stopping and seed, as fit exposes them
+    "trainer.accumulate_grad_batches": AT_LEAST_ONE,
+    "trainer.val_check_interval": POSITIVE,
+    "trainer.log_every_n_steps": AT_LEAST_ONE,
+    "trainer.check_val_every_n_epoch": AT_LEAST_ONE,
+    "trainer.max_epochs": _ge(-1),  # -1 = no limit
+    "trainer.max_steps": _ge(-1),
+    "trainer.limit_train_batches": POSITIVE,
+    "trainer.limit_val_batches": NON_NEGATIVE,
+    "early_stopping.patience": NON_NEGATIVE,
+    "seed_everything": (0, 2**32 - 1, False, False),  # numpy's seeds are 32-bit
     # fit CLI options
     "checkpoint_every_minutes": NON_NEGATIVE,
     "checkpoint_every_n_steps": AT_LEAST_ONE,

@@ -17,8 +17,8 @@ import fcntl
 import glob
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .errors import CheckpointError
 
@@ -82,6 +82,13 @@ def hold(folder: str | os.PathLike) -> Iterator[Path]:
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as e:  # e.g. a full disk: no lock without the holder's PID in it
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+        raise CheckpointError(f"cannot write the run lock in {folder} ({e.strerror}) — free space there or pass "
+                              f"--checkpoint.dirpath to a folder with room") from None
+    try:
         yield path
     finally:
         with contextlib.suppress(OSError):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (scripts/ensure_setup.sh: skipped when nothing changed), then train:
 # `bash scripts/train.sh [CONFIG] [OVERRIDES...]`.
-# Default: configs/baseline.yaml on the bundled MAESTRO sample. Checkpoints go to checkpoints/,
+# Default: configs/baseline.yaml on the bundled MAESTRO sample. Checkpoints go to checkpoints/<config>/,
 # TensorBoard logs to logs/ (`tensorboard --logdir logs`).
 # One torch thread unless OMP_NUM_THREADS is set: on a busy 2-core machine torch's default of two
 # threads spins against the other work and trains several times slower (README "Threads").

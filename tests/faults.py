@@ -22,6 +22,7 @@ ENV_KILL_AT_STEP = "MUSICRNN_FAULT_KILL_AT_STEP"  # SIGKILL before optimizer ste
 ENV_KILL_IN_SAVE = "MUSICRNN_FAULT_KILL_IN_SAVE"  # SIGKILL halfway through the N-th checkpoint write (1-based)
 ENV_NAN_AT_STEP = "MUSICRNN_FAULT_NAN_AT_STEP"  # poison the weights before step N (tests the NaN guard)
 ENV_SIGNAL_AT_STEP = "MUSICRNN_FAULT_SIGNAL_AT_STEP"  # "N:TERM" / "N:INT": send the signal before step N
+ENV_SIGNAL_RANK = "MUSICRNN_FAULT_SIGNAL_RANK"  # DDP: only this rank signals itself (default: every rank)
 FAULT_ARGS = ["--trainer.callbacks+=faults.FaultInjector", "--trainer.plugins=faults.KillInSaveIO"]
 
 
@@ -36,11 +37,13 @@ class FaultInjector(Callback):
         self.nan_at = _env_int(ENV_NAN_AT_STEP)
         at, _, name = os.environ.get(ENV_SIGNAL_AT_STEP, "").partition(":")
         self.signal_at = (int(at), getattr(signal, "SIG" + name)) if at else None
+        self.signal_rank = _env_int(ENV_SIGNAL_RANK)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.kill_at is not None and trainer.global_step == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        if self.signal_at is not None and trainer.global_step == self.signal_at[0]:
+        if (self.signal_at is not None and trainer.global_step == self.signal_at[0]
+                and self.signal_rank in (None, trainer.global_rank)):
             self.signal_at, (_, sig) = None, self.signal_at  # once
             os.kill(os.getpid(), sig)
         if self.nan_at is not None and trainer.global_step == self.nan_at:

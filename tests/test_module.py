@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 
+from musicrnn.data.batches import WindowBatch
 from musicrnn.errors import ConfigError
 from musicrnn.model.checkpoint import load_checkpoint, load_network
 from musicrnn.model.cores import HybridLSTM, LSTMDense, LSTMNet, StackedLSTM
@@ -165,12 +166,12 @@ def test_composer_dropout_only_in_training():
     window, composer = batch()
     model.train()
     torch.manual_seed(0)
-    dropped = model.compute_loss((window, composer))[0]
+    dropped = model.compute_loss(WindowBatch(window, composer))[0]
     torch.manual_seed(0)
-    unknown = model.compute_loss((window, torch.zeros_like(composer)))[0]
+    unknown = model.compute_loss(WindowBatch(window, torch.zeros_like(composer)))[0]
     torch.testing.assert_close(dropped, unknown)
     model.eval()
-    assert not torch.allclose(model.compute_loss((window, composer))[0], unknown)
+    assert not torch.allclose(model.compute_loss(WindowBatch(window, composer))[0], unknown)
 
 
 def test_bad_options_are_config_errors():
@@ -188,6 +189,6 @@ def test_loss_weights_per_head():
     window, composer = batch()
     torch.manual_seed(0)
     a = MusicModel(net=partial(LSTMNet, hidden_size=8), velocity=True, velocity_weight=0.0)
-    loss, parts, _, _, _ = a.compute_loss((window, composer))
+    loss, parts, _, _, _ = a.compute_loss(WindowBatch(window, composer))
     torch.testing.assert_close(loss, 0.05 * parts["pitch"] + parts["step"] + parts["duration"])
     assert set(parts) == {"pitch", "step", "duration", "velocity"}

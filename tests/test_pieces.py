@@ -10,7 +10,9 @@ from musicrnn.data.datamodule import MaestroDataModule, note_features
 from musicrnn.model.lightning import MusicModel
 from musicrnn.model.cores import LSTMNet, StackedLSTM
 from musicrnn.data.cache import build_or_load
+from musicrnn.data.batches import PieceBatch, WindowBatch
 from musicrnn.data.pieces import PieceChunks, mask_state
+from musicrnn.errors import ConfigError
 
 L, B = 32, 4
 
@@ -100,3 +102,24 @@ def test_carried_state_equals_one_pass_over_each_file(core):
             ref_n += x.shape[1] - 1
     assert count == ref_n
     assert total / count == pytest.approx(ref / ref_n, rel=1e-5)
+
+
+def test_batches_say_their_regime(sample_features):
+    feats, offs = sample_features
+    ds = PieceChunks(feats, offs, np.zeros(len(offs) - 1, np.int64), L, B, train=True)
+    batch = next(iter(ds))
+    assert isinstance(batch, PieceBatch) and batch.regime == "pieces" and batch.window.shape == (B, L + 1, 4)
+    dm = MaestroDataModule(None, seq_length=L, batch_size=B, max_files=4)
+    dm.setup("fit")
+    windows = next(iter(dm.split_dataloader("validation")))
+    assert isinstance(windows, WindowBatch) and windows.regime == "windows" and windows.window.shape[1:] == (L + 1, 4)
+
+
+def test_whole_piece_training_refuses_loss_on_last(sample_features):
+    """Training on every note of a chunk while the user asked for the last position only: refused, not overridden."""
+    feats, offs = sample_features
+    batch = next(iter(PieceChunks(feats, offs, np.zeros(len(offs) - 1, np.int64), L, B, train=True)))
+    with pytest.raises(ConfigError, match="--model.loss_on all"):
+        MusicModel(net=lambda d: LSTMNet(d, 8), loss_on="last", seq_length=L).compute_loss(batch, "train")
+    loss = MusicModel(net=lambda d: LSTMNet(d, 8), loss_on="all", seq_length=L).compute_loss(batch, "train")[0]
+    assert torch.isfinite(loss)

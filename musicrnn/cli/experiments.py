@@ -139,7 +139,8 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
     steps = int(last["global_step"])
     per_row = 1 if hp.get("loss_on", "last") == "last" and data.get("regime", "windows") == "windows" else length
     scalars = read_scalars(run_dir / "tb")
-    val_loss = scalars.get("val/loss", [])
+    # the validation loss: "val/loss" in older runs; now named for what it sums ("val/loss_nll", ...)
+    val_loss = scalars.get("val/loss") or next((v for k, v in sorted(scalars.items()) if k.startswith("val/loss_")), [])
     best_i = min(range(len(val_loss)), key=lambda i: val_loss[i][1]) if val_loss else None
 
     def at_best(prefix: str) -> dict:

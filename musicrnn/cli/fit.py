@@ -4,7 +4,9 @@ A thin ``LightningCLI`` (run=False) so every knob is a typed constructor argumen
 or a dotted flag, ``--print_config`` shows the resolved config, and that config is saved beside the
 TensorBoard logs of each run.
 
-Checkpoints go to ``checkpoints/`` (``--checkpoint.dirpath``; one run per folder, see ``musicrnn.runlock``):
+Each config trains into its own folders, ``checkpoints/<config>/`` (``--checkpoint.dirpath``; one run per
+folder, see ``musicrnn.runlock``) and ``logs/<config>/version_N/`` (without --config: ``checkpoints/``,
+``logs/musicrnn/``); in the checkpoint folder:
 the best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``, rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
 0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
 at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
@@ -13,8 +15,9 @@ left off, mid-epoch included: same weights, optimizer, scheduler, RNG and remain
 resumed run reaches the same weights as an uninterrupted one.
 
 A NaN/Inf loss stops the run with one line naming the step; the last good checkpoint is kept. Every
-user error (unknown key, wrong type, missing or empty data folder, unusable checkpoint) is one line
-``error: ...`` and exit code 2, and writes nothing.
+user error (unknown key, wrong type, value out of range, missing or empty data folder, unusable checkpoint,
+a network too large for memory; see ``musicrnn.training.preflight``) is one line ``error: ...`` and exit
+code 2, and writes nothing.
 """
 from __future__ import annotations
 
@@ -24,28 +27,31 @@ import os
 import re
 import signal
 
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from jsonargparse import Namespace
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from musicrnn import runlock
 from musicrnn.data.datamodule import MaestroDataModule
-from musicrnn.errors import CheckpointError, ConfigError, cli_main
-from musicrnn.model.checkpoint import load_checkpoint_dict, training_state_dict
+from musicrnn.errors import ConfigError, cli_main
 from musicrnn.model.lightning import MusicModel
 from musicrnn.ranges import check_ranges
-from musicrnn.training import quiet
+from musicrnn.training import preflight, quiet
 from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, LastCheckpoint, NaNGuard
-from musicrnn.training.hparams import BestMetricHParams
+from musicrnn.training.hparams import BestMetricHParams, LogShortEpochs
+from musicrnn.training.resume import check_matches, continue_log_version, resolve_ckpt_path
 from musicrnn.training.samples import SampleLogger
 
 TRAINER_DEFAULTS = {
     "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-               "init_args": {"save_dir": "logs", "name": "musicrnn", "default_hp_metric": False}},
+               # name None = the config's name (see _per_config)
+               "init_args": {"save_dir": "logs", "name": None, "default_hp_metric": False}},
     "max_epochs": 50,
     "log_every_n_steps": 20,
 }
+CHECKPOINTS = "checkpoints"
+NO_CONFIG_NAME = "musicrnn"  # the run's name without --config
 NO_LOGGER_ROOT = "outputs"  # git-ignored: with --trainer.logger false (and no default_root_dir), config.yaml goes here
 HELP_HINT = "see `python -m musicrnn.fit --help`"
 
@@ -65,7 +71,8 @@ class MusicCLI(LightningCLI):
                             help="also rewrite last.ckpt every this many optimizer steps")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
-            "checkpoint.dirpath": "checkpoints", "checkpoint.save_last": False, "checkpoint.monitor": "val/loss",
+            # dirpath None = checkpoints/<config name> (see _per_config)
+            "checkpoint.dirpath": None, "checkpoint.save_last": False, "checkpoint.monitor": "val/loss",
             "checkpoint.mode": "min", "checkpoint.save_top_k": 1, "checkpoint.auto_insert_metric_name": False,
             "checkpoint.filename": "best-epoch{epoch:03d}-val_loss{val/loss:.4f}",
         })
@@ -89,16 +96,29 @@ class MusicCLI(LightningCLI):
         c = self.config
         check_ranges("", {k: c.get(k) for k in ("checkpoint_every_minutes", "checkpoint_every_n_steps",
                                                 "samples_every_n_epochs")})
+        preflight.check_options(c)
+        preflight.check_own_classes(c)  # before anything named in the config is instantiated
+        if c.data.regime == "pieces" and c.model.loss_on == "last":
+            raise ConfigError("whole-piece training (--data.regime pieces) predicts every note of a chunk, but "
+                              "--model.loss_on is 'last' — set --model.loss_on all")
+        preflight.check_memory(c)
+        _per_config(c)
         if c.periodic_checkpoint.dirpath is None:  # the every-5-epochs files go beside the others
-            c.periodic_checkpoint.dirpath = c.checkpoint.dirpath or "checkpoints"
+            c.periodic_checkpoint.dirpath = c.checkpoint.dirpath
         _under_root(c)
-        self.resume_from, self.resume_shapes = _resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath)
+        preflight.check_writable(c.checkpoint.dirpath, "checkpoint folder", "--checkpoint.dirpath")
+        logger_args = _logger_args(c)
+        if logger_args is not None and isinstance(logger_args.get("save_dir"), str):
+            preflight.check_writable(logger_args.save_dir, "log folder", "--trainer.logger.init_args.save_dir")
+        self.resume_from, self.resume_shapes, callbacks = resolve_ckpt_path(c.get("ckpt_path"), c.checkpoint.dirpath,
+                                                                            c.data)
+        continue_log_version(logger_args, callbacks)
 
     def instantiate_trainer(self, **kwargs):
         c = self.config
         trainer = super().instantiate_trainer(**kwargs)
-        dirpath = c.checkpoint.dirpath or "checkpoints"
-        ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume()]
+        dirpath = c.checkpoint.dirpath
+        ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume(), LogShortEpochs()]
         if trainer.logger is not None:
             ours.append(BestMetricHParams())
             if c.samples_every_n_epochs > 0:
@@ -115,6 +135,23 @@ class MusicCLI(LightningCLI):
         return trainer
 
 
+def _logger_args(c) -> Namespace | None:
+    logger = c.trainer.get("logger")
+    return logger.get("init_args") if isinstance(logger, Namespace) else None
+
+
+def _per_config(c) -> None:
+    """Each config trains into its own folders: checkpoints/<name>/ and logs/<name>/version_N/, <name> =
+    the (last) --config file's name, so a second config's run never touches the first one's last.ckpt."""
+    configs = [cfg for cfg in (c.get("config") or []) if cfg is not None]
+    name = os.path.splitext(os.path.basename(str(configs[-1])))[0] if configs else NO_CONFIG_NAME
+    if c.checkpoint.dirpath is None:  # without --config: checkpoints/ itself, as before per-config folders
+        c.checkpoint.dirpath = os.path.join(CHECKPOINTS, name) if configs else CHECKPOINTS
+    args = _logger_args(c)
+    if args is not None and "name" in args and args.name is None:
+        args.name = name
+
+
 def _under_root(c) -> None:
     """``--trainer.default_root_dir DIR``: relative checkpoint folders and the TensorBoard folder move under DIR
     (made absolute, so a saved config resolves to the same place)."""
@@ -124,49 +161,10 @@ def _under_root(c) -> None:
             c.trainer.default_root_dir = NO_LOGGER_ROOT
         return
     for key in ("checkpoint", "periodic_checkpoint"):
-        c[key].dirpath = os.path.abspath(os.path.join(root, c[key].dirpath or "checkpoints"))
-    logger = c.trainer.get("logger")
-    args = logger.get("init_args") if isinstance(logger, Namespace) else None
+        c[key].dirpath = os.path.abspath(os.path.join(root, c[key].dirpath))
+    args = _logger_args(c)
     if args is not None and isinstance(args.get("save_dir"), str):
         args.save_dir = os.path.abspath(os.path.join(root, args.save_dir))
-
-
-def _resolve_ckpt_path(path: str | None, dirpath: str | None) -> tuple[str | None, dict]:
-    """'last' -> dirpath/last.ckpt; the file must exist and be a readable, safe torch checkpoint.
-
-    Returns the path and the shapes of its weights (for ``_check_matches``, once the model exists:
-    the checkpoint is read here once, not again).
-    """
-    if path is None:
-        return None, {}
-    if path == "last":
-        path = os.path.join(dirpath or "checkpoints", "last.ckpt")
-        if not os.path.exists(path):
-            raise ConfigError(f"--ckpt_path last: {path} does not exist — train once without --ckpt_path first")
-    elif os.path.isdir(path):
-        raise ConfigError(f"--ckpt_path {path} is a folder — pass a checkpoint file in it, e.g. "
-                          f"{os.path.join(path, 'last.ckpt')}")
-    elif not os.path.isfile(path):
-        raise ConfigError(f"--ckpt_path {path}: no such checkpoint — pass a .ckpt written by musicrnn.fit")
-    ckpt = load_checkpoint_dict(path)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "loops" not in ckpt:
-        raise CheckpointError(f"{path}: not a full training checkpoint of musicrnn.fit (no state_dict/loops) — "
-                              f"resume from checkpoints/last.ckpt")
-    return path, {k: tuple(v.shape) for k, v in training_state_dict(ckpt, path).items()}
-
-
-def _check_matches(path: str | None, saved: dict, model) -> None:
-    """A checkpoint of another architecture would fail deep inside Lightning: say so in one line.
-
-    ``saved``: {weight name: shape} of the checkpoint at ``path``.
-    """
-    if path is None:
-        return
-    ours = model.state_dict()
-    diff = sorted(set(saved) ^ set(ours)) or [k for k in ours if saved[k] != tuple(ours[k].shape)]
-    if diff:
-        raise CheckpointError(f"{path} was trained with a different model (first mismatch: {diff[0]}) — pass the "
-                              f"same --config/--model options as that run, or train without --ckpt_path")
 
 
 def _one_line(message: str) -> str:
@@ -201,14 +199,23 @@ def main(args: list[str] | None = None) -> MusicCLI:
     except (MisconfigurationException, ValueError) as e:
         if isinstance(e.__cause__ or e.__context__, ConfigError):
             raise (e.__cause__ or e.__context__) from None
+        seed = re.match(r"(-?\d+) is not in bounds", str(e))  # Lightning seeds before our checks run
+        if seed:
+            raise ConfigError(f"--seed_everything must be in [0, 4294967295], got {seed.group(1)} — fix the value "
+                              f"({HELP_HINT})") from None
         raise ConfigError(f"{_one_line(str(e))}") from None
     dm = cli.datamodule
     if cli.trainer.is_global_zero:  # parse/validate the data before anything is written (logs, checkpoints)
         dm.prepare_data()
         dm.setup("fit")
-    _check_matches(cli.resume_from, cli.resume_shapes, cli.model)
+        if len(dm.datasets["validation"]) == 0 and cli.trainer.limit_val_batches != 0:
+            raise ConfigError(f"{dm.root} has no validation windows (no file of the validation split has more than "
+                              f"{dm.hparams.seq_length} notes): without validation there is no val/loss, best "
+                              f"checkpoint, early stopping or schedule — add files, lower --data.seq_length, or "
+                              f"pass --trainer.limit_val_batches 0 to train without validation")
+    check_matches(cli.resume_from, cli.resume_shapes, cli.model)
     # one run per checkpoint folder (rank 0 holds it for the whole job): a second run is refused
-    lock = runlock.hold(cli.config.checkpoint.dirpath or "checkpoints") if cli.trainer.is_global_zero \
+    lock = runlock.hold(cli.config.checkpoint.dirpath) if cli.trainer.is_global_zero \
         else contextlib.nullcontext()
     with lock:
         try:

@@ -9,21 +9,20 @@ The command line over the data layer is ``python -m musicrnn.data`` (``musicrnn.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
+from musicrnn.data.batches import REGIMES, WindowBatch
 from musicrnn.data.cache import SPLITS, UNKNOWN_COMPOSER, NoteCache, build_or_load, list_files, resolve_root
 from musicrnn.data.pieces import PieceChunks
 from musicrnn.data.resumable import ResumableLoader
 from musicrnn.errors import ConfigError
 from musicrnn.notes import PIANO_HIGH, PIANO_LOW
 from musicrnn.ranges import check_ranges
-
-REGIMES = ("windows", "pieces")
 
 
 def note_features(cache: NoteCache, file_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +68,29 @@ class WindowDataset(Dataset):
                     w[:, 0] += int(torch.randint(lo, hi + 1, ()))
             if self.time_stretch:
                 w[:, 1:3] *= 1.0 + self.time_stretch * (2 * float(torch.rand(())) - 1)
-        return w, self.composer[k]
+        return WindowBatch(w, self.composer[k])
+
+
+class WindowShard(DistributedSampler):
+    """DDP's training sampler of the windowed regime: each epoch draws ``num_samples`` windows (all when
+    None) from ``seed`` and the epoch number (the same on every rank), and rank r takes every world-th.
+
+    A ``DistributedSampler``, so Lightning leaves it in place (its own would train on every window each
+    epoch, whatever ``train_windows_per_epoch`` says); Lightning calls ``set_epoch`` every epoch.
+    """
+
+    def __init__(self, dataset: Dataset, num_samples: int | None, seed: int, rank: int, world: int):
+        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        total = min(num_samples or len(dataset), len(dataset))
+        self.per_rank = total // world  # every rank takes as many steps
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        chosen = torch.randperm(len(self.dataset), generator=g)[: self.per_rank * self.num_replicas]
+        return iter(chosen[self.rank::self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.per_rank
 
 
 class MaestroDataModule(L.LightningDataModule):
@@ -87,7 +108,7 @@ class MaestroDataModule(L.LightningDataModule):
         val_windows: if set, validate/test on a fixed, seeded subset of this many windows.
         transpose: training-only augmentation: random shift of up to +-this many semitones.
         time_stretch: training-only augmentation: scale step and duration by 1 +- this fraction.
-        num_workers: DataLoader workers.
+        num_workers: DataLoader workers (at most the CPUs this process may use).
         seed: seed for the file split (non-MAESTRO folders), max_files and val subsets.
         cache_dir: where the note cache goes; None -> $MUSICRNN_CACHE or ~/.cache/musicrnn.
         jobs: processes for the first parse; None -> all cores.
@@ -111,6 +132,10 @@ class MaestroDataModule(L.LightningDataModule):
         if regime not in REGIMES:
             raise ConfigError(f"data.regime must be one of {REGIMES}, got {regime!r}")
         check_ranges("data", locals())  # every numeric option, before anything is read or written
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if num_workers > cpus:  # each worker is a process holding a copy of the data
+            raise ConfigError(f"--data.num_workers {num_workers}: this machine gives this run {cpus} CPUs — use at "
+                              f"most {cpus} (0 = load batches in the training process)")
         self.save_hyperparameters()
         self.root = resolve_root(root)
         # The composer vocabulary is known before parsing so the model can be built first.
@@ -163,7 +188,10 @@ class MaestroDataModule(L.LightningDataModule):
     def _loader(self, split: str, train: bool) -> DataLoader:
         h, ds = self.hparams, self.datasets[split]
         sampler = None
-        if train and h.train_windows_per_epoch:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if train and world > 1:
+            sampler = WindowShard(ds, h.train_windows_per_epoch, h.seed, self.trainer.global_rank, world)
+        elif train and h.train_windows_per_epoch:
             sampler = RandomSampler(ds, replacement=False, num_samples=min(h.train_windows_per_epoch, len(ds)))
         elif not train and h.val_windows and h.val_windows < len(ds):
             g = torch.Generator().manual_seed(h.seed)
@@ -184,11 +212,9 @@ class MaestroDataModule(L.LightningDataModule):
     def train_dataloader(self):
         """The training loader, resumable mid-epoch (``ResumableLoader``: Lightning checkpoints its position).
 
-        Under DDP a plain DataLoader, so Lightning can shard it (resume is then epoch-exact only).
+        Under DDP each rank's share comes from ``WindowShard`` (windows) or ``PieceChunks`` (streams).
         """
         loader = self._piece_loader("train") if self.hparams.regime == "pieces" else self._loader("train", True)
-        if self.trainer is not None and self.trainer.world_size > 1:
-            return loader
         return ResumableLoader(loader)
 
     def val_dataloader(self):

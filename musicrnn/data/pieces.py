@@ -8,7 +8,7 @@ so row i of consecutive batches walks through its files in order and the model m
 (detached) recurrent state from one batch to the next. ``reset[i]`` says where that state must start
 from zero: the first chunk of a file and the first chunk of a stream.
 
-A batch is ``(chunk (B, L+1, 4), composer (B,), reset (B,) bool, mask (B, L) bool)``; ``mask`` marks
+A batch is a ``PieceBatch(chunk (B, L+1, 4), composer (B,), reset (B,) bool, mask (B, L) bool)``; ``mask`` marks
 real targets (validation pads each file's last partial chunk and the ends of short streams).
 
 - Training: each file gets a random start offset inside its slack (``(n - 1) % L`` notes) so the
@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
+from musicrnn.data.batches import PieceBatch
 from musicrnn.notes import PIANO_HIGH, PIANO_LOW
 
 
@@ -71,7 +72,7 @@ class PieceChunks(IterableDataset):
 
     def __len__(self) -> int:
         """Batches per epoch for this rank."""
-        rank, world = _rank_world()
+        _, world = _rank_world()
         if self.train:
             return self.total_chunks // (self.streams * world)
         return max((len(s) for s in self._val_streams(world)), default=0)
@@ -132,7 +133,7 @@ class PieceChunks(IterableDataset):
         reset = torch.tensor([r[1] or k == 0 for r in rows])  # (B,)
         mask = torch.stack([r[2] for r in rows])  # (B, L)
         comp = torch.tensor([int(self.composer[s[k][0]]) if k < len(s) else 0 for s in streams])  # (B,)
-        return chunk, comp, reset, mask
+        return PieceBatch(chunk, comp, reset, mask)
 
     def __iter__(self):
         rank, world = _rank_world()

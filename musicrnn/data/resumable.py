@@ -6,14 +6,18 @@ saves and restores it) and ``musicrnn.training.callbacks.ExactResume`` checkpoin
 states, so a resumed run sees the same remaining batches as an uninterrupted one. Works for both
 regimes: the windows' sampler permutation and the whole-piece plan (``PieceChunks.__iter__`` draws its
 seed from torch's RNG) are both drawn when the epoch's iterator is created.
+
+Under DDP every rank has its own RNG stream and loader position: each checkpoint holds every rank's
+(``per_rank``, gathered while all ranks save), and each rank resumes from its own.
 """
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 # ---- RNG state that survives torch.load(weights_only=True) -----------------------------------------
@@ -38,6 +42,28 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def per_rank(value) -> list:
+    """``value`` of every rank, in rank order (a collective under DDP: every rank must call it)."""
+    _, world = _rank_world()
+    if world == 1:
+        return [value]
+    values = [None] * world
+    dist.all_gather_object(values, value)
+    return values
+
+
+def this_rank(values: list):
+    """This rank's entry of a ``per_rank`` list (rank 0's when the run had fewer ranks)."""
+    rank, _ = _rank_world()
+    return values[rank] if rank < len(values) else values[0]
+
+
 class ResumableLoader:
     """Wraps the training DataLoader; Lightning stores its ``state_dict`` in the checkpoint.
 
@@ -55,6 +81,11 @@ class ResumableLoader:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    @property
+    def sampler(self):
+        """The wrapped loader's sampler: Lightning calls its ``set_epoch`` at every epoch start."""
+        return self.loader.sampler
 
     def __iter__(self) -> Iterator:
         pending, self._pending = self._pending, None
@@ -75,7 +106,8 @@ class ResumableLoader:
             yield batch
 
     def state_dict(self) -> dict:
-        return {"epoch_rng": self._epoch_rng, "fetched": self._fetched}
+        state = {"epoch_rng": self._epoch_rng, "fetched": self._fetched}
+        return {**state, "per_rank": per_rank(state)}
 
     def load_state_dict(self, state: dict) -> None:
-        self._pending = state
+        self._pending = this_rank(state["per_rank"]) if "per_rank" in state else state

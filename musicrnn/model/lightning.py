@@ -12,10 +12,13 @@ from typing import Callable
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from torchmetrics import MeanAbsoluteError, MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from musicrnn.data.batches import PieceBatch, WindowBatch
 from musicrnn.data.pieces import mask_state
+from musicrnn.data.resumable import per_rank, this_rank
 from musicrnn.errors import ConfigError
 from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, load_initial_weights, training_state_dict
 from musicrnn.model.cores import LSTMNet, Net
@@ -127,26 +130,29 @@ class MusicModel(L.LightningModule):
         return self.network(x, composer, state)
 
     # ---- training ------------------------------------------------------------------------------
-    def compute_loss(self, batch, stage: str = "train"):
-        """A batch -> (weighted loss, {head: loss}, {head: out}, {head: target}, mask or None).
+    def compute_loss(self, batch: WindowBatch | PieceBatch, stage: str = "train"):
+        """A typed batch -> (weighted loss, {head: loss}, {head: out}, {head: target}, mask or None).
 
-        ``(window, composer)``: a window of the windowed regime. ``(chunk, composer, reset, mask)``: a
-        whole-piece chunk (see ``pieces``): the core starts from the state carried from this stage's
-        previous chunk (rows with ``reset`` from zero), loss on every masked-in position.
+        ``WindowBatch``: windows of the windowed regime. ``PieceBatch``: a whole-piece chunk (see
+        ``pieces``): the core starts from the state carried from this stage's previous chunk (rows with
+        ``reset`` from zero), loss on every masked-in position.
         """
-        pieces = len(batch) == 4
-        window, composer = batch[0], batch[1]  # (B, L+1, 4), (B,)
+        pieces = batch.regime == "pieces"
+        window, composer = batch.window, batch.composer  # (B, L+1, 4), (B,)
         if window.shape[1] < 2:
             raise ConfigError("windows need at least 2 notes")
+        if pieces and stage == "train" and self.hparams.loss_on == "last":
+            raise ConfigError("whole-piece training (data.regime pieces) predicts every note of a chunk, but "
+                              "model.loss_on is 'last' — set --model.loss_on all")
         p = self.hparams.composer_dropout
         if self.training and self.network.composer_emb is not None and p > 0:
             composer = composer.masked_fill(torch.rand(composer.shape, device=composer.device) < p, 0)
         state, mask = None, None
         if pieces:
-            reset, mask = batch[2], batch[3]
+            mask = batch.mask
             carry = self._carry.get(stage)  # the first batch of an epoch resets every row
             if self.network.core.steppable and carry is not None:
-                state = mask_state(carry, ~reset)
+                state = mask_state(carry, ~batch.reset)
         out, state = self(window[:, :-1], composer, state)
         if pieces and self.network.core.steppable:
             self._carry[stage] = mask_state(state)  # detached
@@ -165,34 +171,48 @@ class MusicModel(L.LightningModule):
         loss = sum(self.weights[k] * losses[k] for k in losses)
         return loss, losses, out, tgt, mask
 
-    def _piece_validation_step(self, batch) -> None:
+    @property
+    def loss_name(self) -> str:
+        """What the weighted loss is, for the logger's chart name: recipes with different losses (the
+        tutorial's weighted MSE, a per-note NLL) must not share a chart. ``loss_nll`` when every head is a
+        likelihood with weight 1, else the weights and the timing head, e.g. ``loss_pitch0.05_step1_duration1_mse``."""
+        weights = {k: self.weights[k] for k in self.heads}
+        if self.hparams.timing_head == "binned" and all(w == 1 for w in weights.values()):
+            return "loss_nll"
+        return "loss_" + "_".join(f"{k}{w:g}" for k, w in weights.items()) + f"_{self.hparams.timing_head}"
+
+    def _piece_validation_step(self, batch: PieceBatch) -> None:
+        # every rank updates on every batch, empty or not: compute() then syncs on every rank (DDP)
         _, _, out, tgt, mask = self.compute_loss(batch, "val")
-        n = mask.sum()
-        if n == 0:
-            return
         ce = self.heads["pitch"].elementwise_loss(out["pitch"], tgt["pitch"])  # (B, L)
         self.piece_metrics["val_piece/pitch_ce"].update(ce[mask])
         nlls = [self.heads[k].nll(out[k], tgt[k]) for k in self.heads]
         if all(v is not None for v in nlls):
             self.piece_metrics["val_piece/nll"].update(sum(v.reshape(mask.shape) for v in nlls)[mask])
 
-    def _shared_step(self, batch, stage: str):
+    def _shared_step(self, batch: WindowBatch | PieceBatch, stage: str):
         loss, losses, out, tgt, mask = self.compute_loss(batch, stage)
         if mask is not None:  # whole-piece training: metrics over the real (masked-in) positions
             out = {k: v[mask] for k, v in out.items()}
             tgt = {k: v[mask] for k, v in tgt.items()}
-        bs = batch[0].shape[0]
+        bs = batch.window.shape[0]
         sync = stage != "train"
         if stage == "train":
             # A self.log call costs Lightning ~1 ms of bookkeeping, >10 % of a CPU step of the baseline:
-            # the step loss goes to the logger (and progress bar) only when the logger writes anyway,
-            # and the epoch's pitch CE is a metric averaged in update() (see _log_epoch_metrics).
+            # the step loss goes to the logger (and progress bar) only at the steps the logger writes
+            # (Lightning writes after step n when n is a multiple of log_every_n_steps), and the epoch's
+            # pitch CE is a metric averaged in update() (see _log_epoch_metrics).
             trainer = self._trainer
-            if trainer is not None and self.global_step % max(1, trainer.log_every_n_steps) == 0:
-                self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=bs)
+            if trainer is not None and (self.global_step + 1) % max(1, trainer.log_every_n_steps) == 0:
+                self.log(f"train/{self.loss_name}", loss, on_step=True, on_epoch=False, batch_size=bs)
+                self.log("train/loss", loss, prog_bar=True, logger=False, on_step=True, on_epoch=False,
+                         batch_size=bs)
             self.train_metrics["train/pitch_ce"].update(losses["pitch"].detach())
         else:
-            self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
+            # val/loss drives checkpoints, early stopping and the scheduler; the chart carries the loss's name
+            self.log(f"{stage}/loss", loss, prog_bar=True, logger=False, batch_size=bs, sync_dist=sync,
+                     add_dataloader_idx=False)
+            self.log(f"{stage}/{self.loss_name}", loss, batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
         if stage != "train" and self.hparams.loss_on == "all":
             # Report val/test metrics on the last position only: the tutorial's task (next note after a
             # full window), so models trained on "all" and on "last" are compared on the same thing.
@@ -205,7 +225,8 @@ class MusicModel(L.LightningModule):
             self.log(f"{stage}/pitch_ce", pitch_ce, batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
             nlls = [self.heads[k].nll(out[k], tgt[k]) for k in self.heads]
             if all(n is not None for n in nlls):  # per-note NLL in nats: sum over heads, mean over notes
-                self.log(f"{stage}/nll", sum(n.mean() for n in nlls), batch_size=bs, sync_dist=sync, add_dataloader_idx=False)
+                self.log(f"{stage}/nll", sum(n.mean() for n in nlls), batch_size=bs, sync_dist=sync,
+                         add_dataloader_idx=False)
         m = getattr(self, f"{stage}_metrics")
         # update() only: logging a MetricCollection every step costs Lightning ~30% of a CPU step,
         # so the epoch value is computed and logged once, in _log_epoch_metrics.
@@ -222,8 +243,9 @@ class MusicModel(L.LightningModule):
     def _log_epoch_metrics(self, stage: str) -> None:
         m = getattr(self, f"{stage}_metrics")
         if any(metric.update_count == 0 for metric in m.values()):
-            return  # nothing seen this epoch (e.g. a resumed run at an epoch boundary)
-        self.log_dict(m.compute(), sync_dist=stage != "train")
+            return  # nothing seen this epoch (e.g. a resumed run at an epoch boundary; the same on every rank)
+        # torchmetrics' compute() syncs across ranks already: sync_dist averages equal values (no warning)
+        self.log_dict(m.compute(), sync_dist=True)
         m.reset()
 
     def on_train_epoch_end(self) -> None:
@@ -232,19 +254,20 @@ class MusicModel(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_epoch_metrics("val")
         pm = self.piece_metrics
-        if pm["val_piece/pitch_ce"].update_count:
-            self.log_dict({k: v for k, v in pm.compute().items()
-                           if k != "val_piece/nll" or pm["val_piece/nll"].update_count}, sync_dist=True)
+        # updated on every rank or on none (see _piece_validation_step); compute() syncs across ranks,
+        # so a nan (no rank saw a note) is the same on every rank
+        values = {k: metric.compute() for k, metric in pm.items() if metric.update_count}
+        self.log_dict({k: v for k, v in values.items() if torch.isfinite(v)}, sync_dist=True)
         pm.reset()
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch: WindowBatch | PieceBatch, batch_idx):
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        if len(batch) == 4:
+    def validation_step(self, batch: WindowBatch | PieceBatch, batch_idx, dataloader_idx: int = 0):
+        if batch.regime == "pieces":
             self._piece_validation_step(batch)
         else:
             self._shared_step(batch, "val")
@@ -278,10 +301,14 @@ class MusicModel(L.LightningModule):
                                   "hparams": dict(self.hparams)}
         if self._carry.get("train") is not None:  # whole-piece training: resume mid-epoch with the same state
             checkpoint["musicrnn_carry"] = self._carry["train"]
+            # DDP: each rank carries its own streams' state (every rank saves, so the gather is collective)
+            checkpoint["musicrnn_carry_per_rank"] = per_rank(move_data_to_device(self._carry["train"], "cpu"))
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "musicrnn" in checkpoint:  # an older format resumes too: its weights under today's names
             checkpoint["state_dict"] = training_state_dict(checkpoint)
             checkpoint["musicrnn"]["format"] = CHECKPOINT_FORMAT
-        if checkpoint.get("musicrnn_carry") is not None:
+        if checkpoint.get("musicrnn_carry_per_rank") is not None:
+            self._carry["train"] = move_data_to_device(this_rank(checkpoint["musicrnn_carry_per_rank"]), self.device)
+        elif checkpoint.get("musicrnn_carry") is not None:
             self._carry["train"] = checkpoint["musicrnn_carry"]

@@ -27,7 +27,7 @@ from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 
-from musicrnn.data.resumable import rng_state, set_rng_state
+from musicrnn.data.resumable import per_rank, rng_state, set_rng_state, this_rank
 from musicrnn.diskspace import check_room, save_error
 from musicrnn.errors import MusicRNNError
 from musicrnn.io_utils import atomic_write
@@ -95,7 +95,10 @@ class LastCheckpoint(Checkpoint):
 
     SIGTERM and the first Ctrl-C ask the run to stop: at the end of the current step (or validation)
     last.ckpt is written and the run exits with 128 + the signal number (143, 130); a second Ctrl-C
-    stops at once. Under DDP SIGTERM is left to Lightning (all ranks must agree on when to stop).
+    stops at once. Under DDP the signal may reach one rank only (a scheduler's SIGTERM to rank 0): the
+    handler only takes note, and at the end of every step (or validation) all ranks agree whether any
+    was asked to stop, so they save and leave together instead of one waiting for the other forever.
+    (Lightning's own SIGTERM handler runs a collective inside the handler, which deadlocks.)
     """
 
     def __init__(self, dirpath: str, every_n_steps: int | None = None, every_minutes: float | None = None):
@@ -121,7 +124,7 @@ class LastCheckpoint(Checkpoint):
         self._last_save_time = time.monotonic()
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (signal.SIGINT, signal.SIGTERM) if trainer.world_size == 1 else (signal.SIGINT,):
+        for sig in (signal.SIGINT, signal.SIGTERM):
             self._handlers[sig] = signal.signal(sig, self._request_stop)
 
     def _request_stop(self, signum, frame) -> None:
@@ -136,6 +139,10 @@ class LastCheckpoint(Checkpoint):
         self._handlers = {}
 
     def _stop_if_asked(self, trainer) -> None:
+        if trainer.world_size > 1:  # every rank calls this at the same points: agree on the signal
+            asked = int(trainer.strategy.reduce(
+                torch.tensor(self.stop_signal or 0, device=trainer.strategy.root_device), reduce_op="max"))
+            self.stop_signal = asked or None
         if self.stop_signal is not None:
             self._save_last(trainer)
             raise StopRequested(128 + self.stop_signal)
@@ -157,7 +164,7 @@ class LastCheckpoint(Checkpoint):
 
     def _save_last(self, trainer) -> None:
         if not self._skip(trainer):
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # said, so Lightning does not say it
             self._saved_step = trainer.global_step
             self._last_save_time = time.monotonic()
 
@@ -216,10 +223,13 @@ class ExactResume(Callback):
                 v = self._trainer.callback_metrics.get(c.monitor)
                 if v is not None:
                     metrics[c.monitor] = float(v)
-        return {"rng": rng_state(), "metrics": metrics}
+        rng = rng_state()
+        return {"rng": rng, "rng_per_rank": per_rank(rng), "metrics": metrics}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        if "rng" in state_dict:
+        if "rng_per_rank" in state_dict:  # each DDP rank its own stream
+            set_rng_state(this_rank(state_dict["rng_per_rank"]))
+        elif "rng" in state_dict:
             set_rng_state(state_dict["rng"])
         self._saved_metrics = dict(state_dict.get("metrics", {}))
 

@@ -6,6 +6,8 @@
 - torch's deprecation warning about ``LeafSpec`` raised from inside Lightning (``_pytree``): a
   library-internal matter the user cannot act on.
 - jsonargparse's deprecation warnings about how LightningCLI calls it (Lightning's business).
+- Lightning's note that an IterableDataset has a length (ours is exact per worker), and its advice to
+  lower ``log_every_n_steps`` for short epochs (``fit`` does that itself).
 - LightningCLI's "args parameter is intended to run from within Python" warning: our CLIs *are*
   called from Python with ``args`` (tests, ``experiments``), which is what the warning is about.
 
@@ -44,3 +46,7 @@ def install() -> None:
     # our checkpoint folder holds last.ckpt and the run lock by design, and the lock already refuses a
     # second run in it: Lightning's "folder not empty" warning has nothing left to warn about
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # the whole-piece dataset gives each loader worker its own batches, so its length is exact
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+    # fit lowers log_every_n_steps to the epoch's batches itself (training.hparams.LogShortEpochs)
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
