@@ -103,6 +103,7 @@ RANGES: dict[str, Rule] = {
     "seed_everything": (0, 2**32 - 1, False, False),  # numpy's seeds are 32-bit
     # fit CLI options
     "checkpoint_every_minutes": NON_NEGATIVE,
+    "cpu_budget_minutes": POSITIVE,
     "checkpoint_every_n_steps": AT_LEAST_ONE,
     "samples_every_n_epochs": NON_NEGATIVE,
 }

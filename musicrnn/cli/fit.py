@@ -38,6 +38,7 @@ from musicrnn.errors import ConfigError, cli_main
 from musicrnn.model.lightning import MusicModel
 from musicrnn.ranges import check_ranges
 from musicrnn.training import preflight, quiet
+from musicrnn.training.budget import CpuTimeBudget
 from musicrnn.training.callbacks import AtomicCheckpointIO, ExactResume, LastCheckpoint, NaNGuard
 from musicrnn.training.hparams import BestMetricHParams, LogShortEpochs
 from musicrnn.training.resume import check_matches, continue_log_version, resolve_ckpt_path
@@ -64,6 +65,9 @@ class MusicCLI(LightningCLI):
                             help="after fit, evaluate the best checkpoint on the test split")
         parser.add_argument("--checkpoint_every_minutes", type=float, default=10.0,
                             help="also rewrite last.ckpt every this many minutes of training (0 = only at epoch ends)")
+        parser.add_argument("--cpu_budget_minutes", type=float | None, default=None,
+                            help="stop training after this many minutes of this process's CPU time (a fair "
+                                 "budget on a shared machine; the cosine schedule follows it); none = off")
         parser.add_argument("--samples_every_n_epochs", type=int, default=1,
                             help="log a generated sample (piano roll, audio with FluidSynth) to TensorBoard "
                                  "every n validation epochs; 0 = never")
@@ -95,7 +99,7 @@ class MusicCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         c = self.config
         check_ranges("", {k: c.get(k) for k in ("checkpoint_every_minutes", "checkpoint_every_n_steps",
-                                                "samples_every_n_epochs")})
+                                                "samples_every_n_epochs", "cpu_budget_minutes")})
         preflight.check_options(c)
         preflight.check_own_classes(c)  # before anything named in the config is instantiated
         if c.data.regime == "pieces" and c.model.loss_on == "last":
@@ -119,6 +123,8 @@ class MusicCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         dirpath = c.checkpoint.dirpath
         ours = [NaNGuard(os.path.join(dirpath, "last.ckpt")), ExactResume(), LogShortEpochs()]
+        if c.cpu_budget_minutes:
+            ours.append(CpuTimeBudget(c.cpu_budget_minutes))
         if trainer.logger is not None:
             ours.append(BestMetricHParams())
             if c.samples_every_n_epochs > 0:
