@@ -9,5 +9,7 @@
 - ``structure``: structure of a continuation against its prime (motif reuse, key fit, chords, register).
 - ``ngram``, ``floor_ceiling``: the pitch n-gram floor and the real-vs-real ceiling.
 - ``samples``: samples of a network (and of the reference continuations) on real primes, scored.
+- ``cache_tuning``: the fixed memory of the piece (a pointer cache with no weights) tuned on
+  validation pieces, and written into a checkpoint's settings.
 - ``run``: ``evaluate``, what ``python -m musicrnn.evaluate`` and ``experiments`` call.
 """
