@@ -113,3 +113,18 @@ def test_cosine_schedule_warms_up_then_decays_to_its_floor():
     assert cosine_factor(900, 1.0, 100, 0.1) == pytest.approx(0.1)
     assert cosine_factor(900, 2.0, 100, 0.1) == pytest.approx(0.1)
     assert cosine_factor(0, 0.25, 0, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_tune_memory_writes_a_checkpoint_whose_fixed_memory_is_tuned(in_run, tmp_path):
+    """The runner's ``tune-memory``: a grid on validation pieces, the best setting stored in the
+    checkpoint's hyperparameters, so the network loads with its memory and no option."""
+    from musicrnn.cli.experiments import main
+    from musicrnn.model.checkpoint import load_checkpoint
+
+    out = tmp_path / "with_memory.ckpt"
+    best = main(["tune-memory", "--ckpt", str(in_run), "--out", str(out), "--chunks", "2"])
+    loaded = load_checkpoint(out)
+    assert loaded.net.cache is not None and not loaded.net.cache.learn
+    assert (loaded.net.cache.size, loaded.net.cache.theta, loaded.net.cache.lam) == (
+        best["size"], best["theta"], best["lambda"])
+    assert math.isfinite(best["pitch_ce"]) and math.isfinite(best["no_cache_pitch_ce"])

@@ -170,6 +170,24 @@ def record_one(name: str, cfg: Path, run_dir: Path, a: argparse.Namespace, *, wa
     return row
 
 
+def tune_memory(a: argparse.Namespace) -> dict:
+    """Grid-search the fixed memory's size, theta and lambda on validation pieces; write ``--out``."""
+    import torch
+
+    from musicrnn.data.datamodule import MaestroDataModule
+    from musicrnn.evaluation.cache_tuning import piece_outputs, tune, with_cache
+
+    loaded = load_checkpoint(a.ckpt)
+    dm = MaestroDataModule(root=a.data_root, seq_length=128, batch_size=16, regime="pieces",
+                           sustain=bool(loaded.data.get("sustain", False)))
+    dm.setup()
+    best, _ = tune(piece_outputs(loaded.net, dm.pieces["validation"], a.chunks))
+    with atomic_write(a.out) as f:
+        torch.save(with_cache(load_checkpoint_dict(str(loaded.path)), best["size"], best["theta"], best["lambda"]), f)
+    print(json.dumps(best))
+    return best
+
+
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     """How a run's best checkpoint is evaluated (the sampling settings scored)."""
     p.add_argument("--eval-samples", type=int, default=8, help="test primes the samples are scored on")
@@ -218,9 +236,16 @@ def main(argv: list[str] | None = None) -> None:
     add_timing_temperature_arg(g)
     g.add_argument("--top-p", type=float, default=0.95)
     g.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("tune-memory", help="add the fixed memory of the piece to a checkpoint, tuned on validation")
+    t.add_argument("--ckpt", required=True)
+    t.add_argument("--out", required=True, help="the checkpoint to write (the network with the tuned memory)")
+    t.add_argument("--data-root", default=None)
+    t.add_argument("--chunks", type=int, default=60, help="chunks of 128 notes per validation stream scored")
     rep = sub.add_parser("report", help="write reports/experiments.md and figures from the rows")
     rep.add_argument("--report-dir", default="reports")
     a = p.parse_args(argv)
+    if a.cmd == "tune-memory":
+        return tune_memory(a)
     if a.cmd == "report":
         print(write_report(Path(a.report_dir)))
         return

@@ -16,6 +16,7 @@ import itertools
 import torch
 
 from musicrnn.data.pieces import PieceChunks, mask_state
+from musicrnn.errors import ConfigError
 from musicrnn.model.memory import PitchCache
 from musicrnn.model.network import MusicNet
 
@@ -70,6 +71,6 @@ def with_cache(ckpt: dict, size: int, theta: float, lam: float) -> dict:
     info = dict(ckpt["musicrnn"])
     hp = dict(info.get("hparams") or {})
     if hp.get("cache_learn"):
-        raise ValueError("this network has a learned memory already")
+        raise ConfigError("this network has a learned memory already: a fixed one is not added to it")
     hp.update(cache_size=int(size), cache_theta=float(theta), cache_lambda=float(lam), cache_learn=False)
     return {**ckpt, "musicrnn": {**info, "hparams": hp}}
