@@ -50,7 +50,7 @@ def test_fit_writes_checkpoints(fitted):
 
     model = load_network(fitted / "checkpoints" / "baseline" / "last.ckpt")
     assert model.hparams.seq_length == 25 and model.core.lstm.hidden_size == 128
-    recorded = load_checkpoint(fitted / "checkpoints" / "last.ckpt").hparams
+    recorded = load_checkpoint(fitted / "checkpoints" / "baseline" / "last.ckpt").hparams
     assert recorded["pitch_weight"] == 0.05 and recorded["lr"] == 0.005
 
 

@@ -180,7 +180,7 @@ def test_bad_options_are_config_errors():
     with pytest.raises(ConfigError, match="timing_head"):
         MusicModel(timing_head="gaussian")
     with pytest.raises(ConfigError, match="scheduler"):
-        MusicModel(scheduler="cosine")
+        MusicModel(scheduler="linear")
     with pytest.raises(ConfigError, match=">= 0"):
         MusicModel(pitch_embedding=-1)
 

@@ -23,7 +23,7 @@ from musicrnn.errors import ConfigError
 from musicrnn.model.checkpoint import CHECKPOINT_FORMAT, load_initial_weights, training_state_dict
 from musicrnn.model.cores import LSTMNet, Net
 from musicrnn.model.network import MusicNet
-from musicrnn.model.schedule import cosine_factor, training_progress
+from musicrnn.model.schedule import optimizer_and_schedule
 from musicrnn.ranges import check_ranges
 
 SCHEDULERS = ("plateau", "exponential", "cosine", "none")
@@ -276,24 +276,7 @@ class MusicModel(L.LightningModule):
         self._shared_step(batch, "test")
 
     def configure_optimizers(self):
-        hp = self.hparams
-        opt = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay,
-                               decoupled_weight_decay=hp.decoupled_weight_decay)
-        if hp.scheduler == "cosine":
-            def factor(step: int) -> float:  # a plain function: LambdaLR saves no state for it
-                progress = training_progress(self.trainer, step) if self._trainer is not None else 0.0
-                return cosine_factor(step, progress, hp.warmup_steps, hp.min_lr_ratio)
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-        if hp.scheduler == "plateau":
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=hp.plateau_factor,
-                                                               patience=hp.plateau_patience)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss",
-                                                       "strict": False}}
-        if hp.scheduler == "exponential":
-            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(opt, hp.gamma)}
-        return opt
+        return optimizer_and_schedule(self.parameters(), self.hparams, lambda: self._trainer)
 
     # ---- checkpoint: enough to sample with no config and no data (see model.checkpoint) --------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

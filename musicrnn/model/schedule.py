@@ -1,4 +1,4 @@
-"""The warm-up + cosine learning-rate schedule, decaying to the end of the run's own budget.
+"""The optimiser and learning-rate schedule of ``MusicModel``, and the warm-up + cosine schedule, decaying to the end of the run's own budget.
 
 A fixed-length schedule needs to know where the end is. A musicrnn run is usually bounded by time
 (``--trainer.max_time``) rather than by steps, so progress is the larger of the step fraction
@@ -10,7 +10,9 @@ fraction is rank 0's, broadcast, so every rank steps with the same learning rate
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import torch
 from lightning.pytorch.callbacks import Timer
 
 
@@ -38,3 +40,23 @@ def training_progress(trainer, step: int) -> float:
     if trainer.world_size > 1:
         progress = float(trainer.strategy.broadcast(progress))
     return progress
+
+
+def optimizer_and_schedule(params, hp, get_trainer: Callable):
+    """Adam (AdamW with ``decoupled_weight_decay``) and the scheduler ``hp.scheduler`` names, in the form
+    ``LightningModule.configure_optimizers`` returns. ``get_trainer()``: the trainer or None (cosine)."""
+    opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, decoupled_weight_decay=hp.decoupled_weight_decay)
+    if hp.scheduler == "cosine":
+        def factor(step: int) -> float:  # a plain function: LambdaLR saves no state for it
+            trainer = get_trainer()
+            progress = training_progress(trainer, step) if trainer is not None else 0.0
+            return cosine_factor(step, progress, hp.warmup_steps, hp.min_lr_ratio)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    if hp.scheduler == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=hp.plateau_factor, patience=hp.plateau_patience)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss", "strict": False}}
+    if hp.scheduler == "exponential":
+        return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(opt, hp.gamma)}
+    return opt
