@@ -4,7 +4,8 @@ pretty_midi-only build of the same files, then later loads, for a whole MIDI fol
     python benchmarks/data_cache.py [ROOT] [--jobs N] [--loads K] [--no-pretty-midi]
 
 CPU seconds (this process and the parse workers) are printed beside the wall times: on a busy machine
-the wall time measures the other jobs too. ROOT defaults to ../shared/data/maestro-v2.0.0 (beside the repo). Each build goes to a fresh temp cache
+the wall time measures the other jobs too. ROOT defaults to ../shared/data/maestro-v2.0.0 (beside the repo).
+Each build goes to a fresh temp cache
 folder, so it always measures a real first run; the folders are deleted afterwards. Both builds use the
 same processes (--jobs, default 2) and files, and must give bit-identical notes (checked). Prints one
 line per measurement and a JSON line last. The machine is shared: check `uptime` and run it when others
@@ -99,7 +100,8 @@ def main() -> None:
           f"over {len(loads)} loads (includes listing and stat-ing every file for the key)")
     print(json.dumps({"root": str(root), "files": stats["files"], "damaged": stats["damaged"],
                       "notes": stats["notes"], "jobs": args.jobs, "sustain": args.sustain,
-                      "build_s": round(build_s, 2), "build_cpu_s": round(cpu, 1), "fallbacks": len(cache.fallbacks), "fallback_reasons": why,
+                      "build_s": round(build_s, 2), "build_cpu_s": round(cpu, 1), "fallbacks": len(cache.fallbacks),
+                      "fallback_reasons": why,
                       "pretty_midi_build_s": None if pm_s is None else round(pm_s, 2),
                       "pretty_midi_cpu_s": None if pm_cpu is None else round(pm_cpu, 1), "identical": same,
                       "load_median_s": round(statistics.median(loads), 4), "load_min_s": round(min(loads), 4),

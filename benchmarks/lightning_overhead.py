@@ -31,9 +31,8 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
 from musicrnn.data.datamodule import MaestroDataModule  # noqa: E402
-from musicrnn.model.lightning import MusicModel  # noqa: E402
 from musicrnn.model.cores import LSTMNet  # noqa: E402
-
+from musicrnn.model.lightning import MusicModel  # noqa: E402
 
 # Wall time by default; ``--clock cpu`` times by this process's CPU time instead, which a busy shared
 # machine does not distort (both sides run in this process, on one torch thread).

@@ -26,11 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed musicrnn
 
-from musicrnn.sampling.generator import Generator, generate_with  # noqa: E402
 from musicrnn.model.cores import HybridLSTM, LSTMNet  # noqa: E402
 from musicrnn.model.network import MusicNet  # noqa: E402
 from musicrnn.model.window_cores import CausalTransformer  # noqa: E402
 from musicrnn.notes import Notes  # noqa: E402
+from musicrnn.sampling.generator import Generator, generate_with  # noqa: E402
 
 
 def models(seq_length: int) -> dict[str, MusicNet]:

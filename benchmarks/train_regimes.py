@@ -22,8 +22,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from musicrnn.data.datamodule import MaestroDataModule  # noqa: E402
-from musicrnn.model.lightning import MusicModel  # noqa: E402
 from musicrnn.model.cores import HybridLSTM, LSTMNet  # noqa: E402
+from musicrnn.model.lightning import MusicModel  # noqa: E402
 
 CORES = {
     "lstm128": (lambda d: LSTMNet(d, 128), {}),

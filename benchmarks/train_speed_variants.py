@@ -32,8 +32,8 @@ VARIANTS = ["exp1_baseline", "exp4a_stacked", "exp4b_bidirectional", "exp4c_lstm
 
 def build(config: Path, workdir: str, extra: list[str]):
     """(model, datamodule) exactly as the fit CLI builds them (nothing is trained or written)."""
-    from musicrnn.data.datamodule import MaestroDataModule
     from musicrnn.cli.fit import MusicCLI
+    from musicrnn.data.datamodule import MaestroDataModule
     from musicrnn.model.lightning import MusicModel
 
     sys.argv = sys.argv[:1]  # our own flags are not the fit CLI's

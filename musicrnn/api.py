@@ -13,7 +13,8 @@ functions.
 
 Why the heavy imports sit inside the functions: ``import musicrnn`` runs for every ``python -m
 musicrnn.X`` and must stay cheap, so this module imports only ``Notes`` and ``render`` (numpy) at the
-top; torch comes with the first ``load``, matplotlib with the first piano roll. Nothing here imports Lightning (import-linter checks it).
+top; torch comes with the first ``load``, matplotlib with the first piano roll. Nothing here imports Lightning
+(import-linter checks it).
 """
 from __future__ import annotations
 

@@ -53,11 +53,11 @@ class Notes:
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def empty(cls) -> "Notes":
+    def empty(cls) -> Notes:
         return cls(np.zeros(0, np.int16), np.zeros(0), np.zeros(0), np.zeros(0, np.int16))
 
     @classmethod
-    def from_arrays(cls, pitch, start, end, velocity=None) -> "Notes":
+    def from_arrays(cls, pitch, start, end, velocity=None) -> Notes:
         """Build from any array-likes, sort by (start, pitch) and drop notes that do not sound.
 
         Notes with end <= start or non-finite times are dropped: a zero-length note has no
@@ -83,7 +83,7 @@ class Notes:
         )
 
     @classmethod
-    def from_pretty_midi(cls, pm, sustain: bool = False) -> "Notes":
+    def from_pretty_midi(cls, pm, sustain: bool = False) -> Notes:
         """Merge all non-drum instruments; with ``sustain`` the CC64 pedal extends note ends."""
         parts = []
         for inst in pm.instruments:
@@ -96,7 +96,7 @@ class Notes:
         return cls._from_parts(parts)
 
     @classmethod
-    def _from_parts(cls, parts: list) -> "Notes":
+    def _from_parts(cls, parts: list) -> Notes:
         """Concatenate per-instrument (pitch, start, end, velocity) arrays, in instrument order."""
         if not parts:
             return cls.empty()
@@ -104,7 +104,7 @@ class Notes:
         return cls.from_arrays(a[:, 0], a[:, 1], a[:, 2], a[:, 3])
 
     @classmethod
-    def from_midi(cls, path: str | Path, sustain: bool = False, fast: bool = True) -> "Notes":
+    def from_midi(cls, path: str | Path, sustain: bool = False, fast: bool = True) -> Notes:
         """Read a MIDI file. Damaged or unreadable files raise ``MidiError`` (one clear line).
 
         ``fast`` reads the notes with ``midi.fast`` (bit-identical to pretty_midi's, ~20x faster); files
@@ -113,7 +113,7 @@ class Notes:
         return cls._read_midi(path, sustain, fast)[0]
 
     @classmethod
-    def _read_midi(cls, path, sustain: bool, fast: bool) -> tuple["Notes", str | None]:
+    def _read_midi(cls, path, sustain: bool, fast: bool) -> tuple[Notes, str | None]:
         """``from_midi``, and why pretty_midi parsed the file (None: the fast reader did)."""
         data = read_checked(path)
         why = "fast reader off"
@@ -140,13 +140,13 @@ class Notes:
         return cls._checked(cls.from_pretty_midi(pm, sustain=sustain), path), why
 
     @staticmethod
-    def _checked(notes: "Notes", path) -> "Notes":
+    def _checked(notes: Notes, path) -> Notes:
         if len(notes) and not math.isfinite(float(notes.end.max())):
             raise MidiError(f"{path}: note times are not finite (absurd tempo?)")
         return notes
 
     @classmethod
-    def from_features(cls, features: np.ndarray, start: float = 0.0, velocity: int = DEFAULT_VELOCITY) -> "Notes":
+    def from_features(cls, features: np.ndarray, start: float = 0.0, velocity: int = DEFAULT_VELOCITY) -> Notes:
         """Inverse of ``features``: (n, 3|4) pitch, step, duration[, velocity] -> Notes.
 
         The first note starts at ``start + step[0]``.
@@ -177,11 +177,11 @@ class Notes:
         return Path(path)
 
     # ---- transforms ---------------------------------------------------------------------------
-    def transpose(self, semitones: int) -> "Notes":
+    def transpose(self, semitones: int) -> Notes:
         """Shift every pitch; notes pushed outside 0..127 are dropped."""
         return Notes.from_arrays(self.pitch.astype(np.int64) + semitones, self.start, self.end, self.velocity)
 
-    def shifted(self, seconds: float) -> "Notes":
+    def shifted(self, seconds: float) -> Notes:
         return Notes(self.pitch, self.start + seconds, self.end + seconds, self.velocity)
 
     @property
@@ -191,7 +191,7 @@ class Notes:
     def __len__(self) -> int:
         return len(self.pitch)
 
-    def __getitem__(self, idx) -> "Notes":
+    def __getitem__(self, idx) -> Notes:
         if not isinstance(idx, slice):
             idx = np.atleast_1d(idx)
         return Notes(self.pitch[idx], self.start[idx], self.end[idx], self.velocity[idx])

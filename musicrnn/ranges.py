@@ -12,7 +12,8 @@ List values (``hidden_sizes``) are checked element by element.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ConfigError
 

@@ -18,7 +18,8 @@ from musicrnn.sampling.primes import prime_bundled
 
 def as_format_1(ckpt: dict) -> dict:
     old = dict(ckpt)
-    old["state_dict"] = {("net." + k[len("network.core."):]) if k.startswith("network.core.") else k[len("network."):]: v
+    old["state_dict"] = {("net." + k[len("network.core."):])
+                         if k.startswith("network.core.") else k[len("network."):]: v
                          for k, v in ckpt["state_dict"].items()}
     name = ckpt["musicrnn"]["net"]["class_path"].rpartition(".")[2]
     old["musicrnn"] = {**ckpt["musicrnn"], "format": 1, "net": {**ckpt["musicrnn"]["net"],

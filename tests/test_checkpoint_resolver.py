@@ -87,7 +87,8 @@ def test_evaluate_runs_the_pretrained_model_on_the_bundled_sample(tmp_path):
     r = subprocess.run([sys.executable, "-m", "musicrnn.evaluate", "--ckpt", "pretrained", "--split", "validation",
                         "--max-windows", "200", "--samples", "2", "--num-notes", "30", "--long-notes", "0",
                         "--temperatures", "1.0", "--no-references"],
-                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
+                       capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                       check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     assert 2.0 < out["metrics"]["val/pitch_ce"] < 4.0 and set(out["structure"]) == {"T=1.0"}

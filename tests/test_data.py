@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from musicrnn.data.cache import SAMPLE_ROOT, FileInfo, NoteCache, build_or_load, damaged_report_path, list_files
 from musicrnn.data.datamodule import MaestroDataModule, WindowDataset, note_features
 from musicrnn.errors import ConfigError
-from musicrnn.data.cache import SAMPLE_ROOT, FileInfo, NoteCache, build_or_load, damaged_report_path, list_files
 from musicrnn.notes import PIANO_HIGH, PIANO_LOW, Notes
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,8 @@ def seq(pitches, step=0.25, velocity=80) -> Notes:
 
 
 def test_motif_reuse_counts_patterns_heard_earlier():
-    assert S.structure(seq(C_MAJOR), seq([60, 62, 64, 65] * 3))["motif_reuse"] == pytest.approx(5 / 9)  # 9 patterns, 4 new
+    # 9 patterns, 4 new
+    assert S.structure(seq(C_MAJOR), seq([60, 62, 64, 65] * 3))["motif_reuse"] == pytest.approx(5 / 9)
     assert S.structure(seq(C_MAJOR), seq(list(range(40, 60))))["motif_reuse"] == 0.0
 
 

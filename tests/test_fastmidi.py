@@ -6,16 +6,14 @@ status over meta events); the ``maestro`` test compares real files bit for bit, 
 """
 from __future__ import annotations
 
-import io
 import random
 from pathlib import Path
 
 import mido
-import numpy as np
 import pytest
 
-from musicrnn.midi import fast as fastmidi
 from musicrnn.errors import MidiError
+from musicrnn.midi import fast as fastmidi
 from musicrnn.notes import Notes
 
 REASONS = ("sysex event", "meta event", "odd set-tempo event", "odd time-signature event",

@@ -128,8 +128,8 @@ def test_print_config(tmp_path):
 
 
 def test_dotted_overrides_reach_the_model(tmp_path, monkeypatch):
-    from musicrnn.data.datamodule import MaestroDataModule
     from musicrnn.cli.fit import TRAINER_DEFAULTS, MusicCLI
+    from musicrnn.data.datamodule import MaestroDataModule
     from musicrnn.model.lightning import MusicModel
 
     monkeypatch.chdir(tmp_path)

@@ -5,7 +5,6 @@ sample and saved/loaded through a checkpoint, so every test samples from a genui
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from musicrnn.errors import ConfigError, MidiError
 from helpers import MAESTRO_FILE, SEQ, multitrack_with_drums
+from musicrnn.errors import ConfigError, MidiError
+from musicrnn.notes import Notes
 from musicrnn.sampling.generator import MIN_DURATION, Generator, generate, place_after, resolve_composer, stream
 from musicrnn.sampling.primes import prime_bundled, prime_from_midi
-from musicrnn.notes import Notes
-
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +73,7 @@ def test_fed_back_rows_equal_data_pipeline_features(tiny, prime):
     steps = [gen.step() for _ in range(50)]
     rows = torch.stack([s.features for s in steps], 1).numpy()  # (B, N, 4)
     for b in range(2):
-        col = lambda k: torch.stack([getattr(s, k)[b] for s in steps]).numpy()  # noqa: E731
+        col = lambda k, b=b: torch.stack([getattr(s, k)[b] for s in steps]).numpy()  # noqa: E731
         # same notes, generation order (the pipeline sorts simultaneous notes by pitch; order kept here)
         same = Notes(col("pitch").astype(np.int16), col("start"), col("end"), col("velocity").astype(np.int16))
         expect = same.features(velocity=True)

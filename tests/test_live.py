@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import CC, MAESTRO_FILE, ON, assert_no_hanging, ctrl_c, needs_jack
 
+from helpers import CC, MAESTRO_FILE, ON, assert_no_hanging, ctrl_c, needs_jack
 from musicrnn.cli.live import main
 from musicrnn.realtime import session
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import CC, ON, assert_no_hanging, needs_jack
 
+from helpers import CC, ON, assert_no_hanging, needs_jack
 from musicrnn.cli.live import main
 from musicrnn.realtime import ports as mp
 

@@ -213,7 +213,8 @@ def test_real_damaged_files_repair_and_load(maestro_root):
 @pytest.mark.maestro
 def test_repair_tree_report_and_source_untouched(maestro_root, tmp_path):
     src, dst = tmp_path / "src", tmp_path / "dst"
-    rows = [r for r in csv.DictReader(open(maestro_root / "maestro-v2.0.0.csv")) if r["midi_filename"] in INTACT + DAMAGED]
+    rows = [r for r in csv.DictReader(open(maestro_root / "maestro-v2.0.0.csv"))
+            if r["midi_filename"] in INTACT + DAMAGED]
     for rel in INTACT + DAMAGED:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_bytes((maestro_root / rel).read_bytes())

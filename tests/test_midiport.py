@@ -6,15 +6,13 @@ backend and receive with a second rtmidi client: what they check is what a synth
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import threading
 import time
 
 import numpy as np
 import pytest
-from helpers import CC, OFF, ON, assert_no_hanging, ctrl_c, needs_jack
 
+from helpers import CC, OFF, ON, assert_no_hanging, ctrl_c, needs_jack
 from musicrnn.errors import ConfigError, MusicRNNError
 from musicrnn.notes import Notes
 from musicrnn.realtime import ports as mp

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from musicrnn.data.datamodule import MaestroDataModule, note_features
-from musicrnn.model.lightning import MusicModel
-from musicrnn.model.cores import LSTMNet, StackedLSTM
-from musicrnn.data.cache import build_or_load
 from musicrnn.data.batches import PieceBatch, WindowBatch
+from musicrnn.data.cache import build_or_load
+from musicrnn.data.datamodule import MaestroDataModule, note_features
 from musicrnn.data.pieces import PieceChunks, mask_state
 from musicrnn.errors import ConfigError
+from musicrnn.model.cores import LSTMNet, StackedLSTM
+from musicrnn.model.lightning import MusicModel
 
 L, B = 32, 4
 

@@ -1,7 +1,8 @@
 """Fault tolerance of training: atomic checkpoints, exact resume after SIGKILL, NaN guard.
 
 The kill tests run ``python -m musicrnn.fit`` in a subprocess on the bundled sample with a tiny model
-and SIGKILL it deterministically through the test hooks of ``faults.FaultInjector`` (tests/faults.py, passed on the command line)
+and SIGKILL it deterministically through the test hooks of ``faults.FaultInjector`` (tests/faults.py, passed on
+the command line)
 (at a given step, or halfway through a given checkpoint write).
 """
 from __future__ import annotations

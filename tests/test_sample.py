@@ -15,9 +15,9 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from musicrnn.notes import Notes
-from musicrnn.cli.sample import main as sample_main
 from helpers import MAESTRO_FILE, SEQ, multitrack_with_drums
+from musicrnn.cli.sample import main as sample_main
+from musicrnn.notes import Notes
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from musicrnn.evaluation import stats
 from musicrnn.errors import MidiError
+from musicrnn.evaluation import stats
 from musicrnn.notes import Notes
 
 

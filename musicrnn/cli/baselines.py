@@ -32,7 +32,8 @@ def add_baseline_args(b: argparse.ArgumentParser) -> None:
 def baselines(a: argparse.Namespace, data_root_word: str) -> None:
     """Upsert the n-gram floor rows, the real-vs-real ceiling rows (over seeds) and the structure rows of
     the reference continuations on the split's primes."""
-    command = ["python", "-m", "musicrnn.experiments", "baselines"] + (["--data-root", data_root_word] if a.data_root else [])
+    command = ["python", "-m", "musicrnn.experiments", "baselines"]
+    command += ["--data-root", data_root_word] if a.data_root else []
     report = Path(a.report_dir)
     for row in ngram_floor(a.data_root, window=a.window, val_windows=a.val_windows):
         upsert_row(report, {"kind": "floor", **row, "command": shlex.join(command)})

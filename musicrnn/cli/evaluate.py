@@ -38,7 +38,6 @@ from musicrnn.evaluation.run import (
     structure_rows,
 )
 from musicrnn.io_utils import atomic_write
-from musicrnn.sampling.generator import generate
 
 SHOWN = ("motif_reuse", "key_fit", "chord_share", "chord_size", "velocity", "register_drift", "notes_per_second")
 

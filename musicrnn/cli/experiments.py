@@ -38,7 +38,6 @@ from musicrnn.evaluation.run import DEFAULT_TEMPERATURES, evaluate, overlaps
 from musicrnn.io_utils import atomic_write
 from musicrnn.model.checkpoint import load_checkpoint, load_checkpoint_dict
 from musicrnn.runfiles import CHECKPOINT_DIR, LAST_CHECKPOINT
-from musicrnn.sampling.generator import generate
 
 EVALUATING = threading.Lock()  # one evaluation at a time: runs train in parallel, piano rolls are not thread-safe
 
@@ -271,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     failures = []
     with ThreadPoolExecutor(max(1, a.parallel)) as pool:
         futures = {pool.submit(run_one, c, a): c for c in cfgs}
-        for fut, c in futures.items():
+        for fut in futures:
             try:
                 fut.result()
             except ConfigError as e:

@@ -7,7 +7,8 @@ TensorBoard logs of each run.
 Each config trains into its own folders, ``checkpoints/<config>/`` (``--checkpoint.dirpath``; one run per
 folder, see ``musicrnn.runlock``) and ``logs/<config>/version_N/`` (without --config: ``checkpoints/``,
 ``logs/musicrnn/``); in the checkpoint folder:
-the best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``, rewritten after every epoch, every ``--checkpoint_every_minutes`` minutes of training (default 10,
+the best by val/loss, one every 5 epochs (``epoch004.ckpt``), and ``last.ckpt``, rewritten after every epoch,
+every ``--checkpoint_every_minutes`` minutes of training (default 10,
 0 = off) and every ``--checkpoint_every_n_steps`` optimizer steps (default off), so a run killed
 at hour five loses minutes. Every checkpoint is written atomically (temp file, fsync, rename): a kill
 mid-write leaves the previous complete file. ``--ckpt_path last`` resumes exactly where ``last.ckpt``

@@ -103,7 +103,7 @@ class Staged:
     def commit(self) -> list[Path]:
         """fsync every temp file, then rename each onto its final name; returns the final paths."""
         try:
-            for final, tmp in self._temps.items():
+            for final, tmp in self._temps.items():  # noqa: B007 — ``final`` names the failed file below
                 os.chmod(tmp, file_mode())  # mkstemp's 0600 -> the user's umask
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())

@@ -91,7 +91,8 @@ def write_report(report_dir: Path) -> Path:
              "of the whole-piece runs is measured after 50 notes, like the seq-50 windowed runs); *piece* "
              "metrics are over every note of the validation files with the recurrent state carried through "
              "each file. *Gap* = piece pitch CE minus the training epoch's mean pitch CE (in training mode, "
-             "with dropout and augmentation on). Test metrics are of the best checkpoint on a seeded subset of test windows. "
+             "with dropout and augmentation on). Test metrics are of the best checkpoint on a seeded subset of "
+             "test windows. "
              "Overlap = mean overlap area of generated vs real note-statistics distributions (1 = identical "
              "distributions), per sampling temperature; *of ceiling* divides the best overlap by what two "
              "disjoint sets of real continuations score against each other."), "",
@@ -127,7 +128,8 @@ def write_report(report_dir: Path) -> Path:
          for r in rows])
     lines += _structure_section(every, rows)
     if rows:
-        lines += ["", "Device: " + "; ".join(sorted({r["device"] for r in rows})), "", "![validation loss](val_loss.png)"]
+        devices = "; ".join(sorted({r["device"] for r in rows}))
+        lines += ["", "Device: " + devices, "", "![validation loss](val_loss.png)"]
     lines += ["", "## Reproduce", ""]
     refs = [r for r in every if r.get("kind") == "structure"]
     lines += [f"- `{r['name']}`: `{r['command']}`" for r in rows + floors[:1] + refs[:1] if r.get("command")]
@@ -171,7 +173,8 @@ REFERENCE_NAMES = {"real": "the pianist (real continuation)", "loop": "loop the 
 def _structure_section(every: list[dict], runs: list[dict]) -> list[str]:
     """The structure table: the reference rows, then each run at each evaluated temperature."""
     refs = sorted((r for r in every if r.get("kind") == "structure"), key=lambda r: r.get("order", 0))
-    scored = [(f"{r['name']} T={t}", r["overlap"].get(t), s) for r in runs for t, s in (r.get("structure") or {}).items()]
+    scored = [(f"{r['name']} T={t}", r["overlap"].get(t), s)
+              for r in runs for t, s in (r.get("structure") or {}).items()]
     if not refs and not scored:
         return []
     first = refs[0] if refs else {}

@@ -53,7 +53,7 @@ class BadValue(BadEvent):
 
 def varlen(data: bytes, pos: int, end: int) -> tuple[int, int]:
     value = 0
-    for k in range(4):
+    for _ in range(4):
         if pos >= end:
             raise BadEvent("truncated variable-length number", pos)
         b = data[pos]

@@ -45,7 +45,8 @@ def repair_tree(src: Path, dst: Path, progress: bool = True, jobs: int = 2) -> d
     Intact files are copied as they are, damaged ones repaired (``repair_bytes``, with MAESTRO's
     CSV durations when the CSV is there), unrepairable ones left out and listed with the reason.
     Metadata (.csv/.json) and LICENSE/README files are copied too. Folders that cannot be read are
-    named on stderr and in the report. ``src`` is only read; every write is atomic. Returns the report, also written to ``dst/repair_report.json``.
+    named on stderr and in the report. ``src`` is only read; every write is atomic. Returns the report, also
+    written to ``dst/repair_report.json``.
     """
     import json
     import shutil

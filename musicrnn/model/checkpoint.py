@@ -227,7 +227,8 @@ def load_checkpoint(path, map_location="cpu") -> LoadedCheckpoint:
         net.load_state_dict(state, strict=True)
     except (TypeError, RuntimeError, KeyError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path}: weights do not match the recorded model "
-                              f"({str(e).splitlines()[0][:160]}) — the checkpoint is damaged or from another version")
+                              f"({str(e).splitlines()[0][:160]}) — the checkpoint is damaged or from "
+                              f"another version") from None
     _check_finite(net, path)
     data = {k: v for k, v in (ckpt.get("datamodule_hyper_parameters") or {}).items() if not k.startswith("_")}
     return LoadedCheckpoint(found, net.eval(), recorded, data, dict(info.get("info") or {}), version,

@@ -226,7 +226,8 @@ class HybridLSTM(Net):
     State is StackedLSTM's list of (h, c), one per layer.
     """
 
-    def __init__(self, input_size: int, hidden_sizes: tuple[int, ...] = (256, 128), dense_sizes: tuple[int, ...] = (128,),
+    def __init__(self, input_size: int, hidden_sizes: tuple[int, ...] = (256, 128),
+                 dense_sizes: tuple[int, ...] = (128,),
                  dropout: float = 0.3):
         super().__init__()
         self._record(locals())

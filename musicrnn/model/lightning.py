@@ -8,7 +8,7 @@ causal cores only). A whole-piece batch (``data.pieces``) is ``(chunk, composer,
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -115,7 +115,7 @@ class MusicModel(L.LightningModule):
         self._carry = {}  # stage -> recurrent state carried between whole-piece batches (truncated BPTT)
 
     @classmethod
-    def wrap(cls, network: MusicNet, **hparams) -> "MusicModel":
+    def wrap(cls, network: MusicNet, **hparams) -> MusicModel:
         """A MusicModel around an existing (e.g. loaded) network; ``hparams``: the training ones."""
         model = cls(net=lambda _: network.core, **{**hparams, **network.hparams})
         model.network = network

@@ -18,7 +18,7 @@ and for window cores the caller re-runs ``forward`` over its window (``steppable
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

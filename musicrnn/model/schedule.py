@@ -1,4 +1,5 @@
-"""The optimiser and learning-rate schedule of ``MusicModel``, and the warm-up + cosine schedule, decaying to the end of the run's own budget.
+"""The optimiser and learning-rate schedule of ``MusicModel``; the warm-up + cosine schedule decays to the
+end of the run's own budget.
 
 A fixed-length schedule needs to know where the end is. A musicrnn run is usually bounded by time
 (``--trainer.max_time``) rather than by steps, so progress is the larger of the step fraction
@@ -45,7 +46,8 @@ def training_progress(trainer, step: int) -> float:
 def optimizer_and_schedule(params, hp, get_trainer: Callable):
     """Adam (AdamW with ``decoupled_weight_decay``) and the scheduler ``hp.scheduler`` names, in the form
     ``LightningModule.configure_optimizers`` returns. ``get_trainer()``: the trainer or None (cosine)."""
-    opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, decoupled_weight_decay=hp.decoupled_weight_decay)
+    opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay,
+                           decoupled_weight_decay=hp.decoupled_weight_decay)
     if hp.scheduler == "cosine":
         def factor(step: int) -> float:  # a plain function: LambdaLR saves no state for it
             trainer = get_trainer()

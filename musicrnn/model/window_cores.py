@@ -92,7 +92,3 @@ class CausalTransformer(Net):
         h = self.encoder(h, mask=mask, is_causal=True)
         return self.norm(h), None
 
-
-def check_no_state(net: Net, state) -> None:
-    if state is not None:
-        raise ValueError(f"{type(net).__name__} is not steppable: call it on the whole window with state=None")

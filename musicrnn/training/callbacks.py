@@ -34,7 +34,6 @@ from musicrnn.io_utils import atomic_write
 from musicrnn.runlock import stale_temps
 
 
-
 # ---- atomic checkpoint files -----------------------------------------------------------------------
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` to a temp file beside the target, fsync file and folder, then ``os.replace``."""

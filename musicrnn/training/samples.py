@@ -34,9 +34,9 @@ class SampleLogger(L.Callback):
         ds = getattr(dm, "datasets", {}).get("validation") if dm is not None else None
         if ds is None or len(ds) == 0:
             return
-        from musicrnn.sampling.generator import generate
         from musicrnn.notes import Notes
         from musicrnn.render import piano_roll_image
+        from musicrnn.sampling.generator import generate
 
         window, _ = ds[0]  # (L+1, 4) raw features of a fixed validation window
         prime = Notes.from_features(window[:-1].numpy())
