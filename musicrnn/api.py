@@ -28,10 +28,9 @@ from pathlib import Path
 from musicrnn import render
 from musicrnn.errors import ConfigError
 from musicrnn.notes import Notes
+from musicrnn.sampling.defaults import DEFAULT_TEMPERATURE, DEFAULT_TIMING_TEMPERATURE, DEFAULT_TOP_P
 
 # the shipped sampling defaults: the best measured settings of the pretrained model (README)
-DEFAULT_TEMPERATURE = 0.9
-DEFAULT_TOP_P = 0.95
 PROGRESS_EVERY = 16  # notes between two progress calls
 Progress = Callable[[int, int], None]  # (notes done, notes asked for)
 
@@ -96,13 +95,15 @@ def read_midi(path: str | os.PathLike) -> Notes:
 def generate(model, prime: str | os.PathLike | Notes | None = None, num_notes: int = 200, *,
              temperature: float = DEFAULT_TEMPERATURE, top_p: float | None = DEFAULT_TOP_P,
              top_k: int | None = None, seed: int | None = None, composer: str | None = None,
-             prime_at: str = "end", progress: Progress | None = None) -> Piece:
+             prime_at: str = "end", progress: Progress | None = None,
+             timing_temperature: float | None = DEFAULT_TIMING_TEMPERATURE) -> Piece:
     """Continue ``prime`` by ``num_notes`` notes.
 
     prime: a MIDI file (its last ``model.seq_length`` notes, or its first with ``prime_at="start"``),
     ``Notes`` (its last ``seq_length`` notes are used), or None: a seeded window of the bundled MAESTRO
     sample (whose composer is used when the model knows it and ``composer`` is None).
     seed: None draws one; ``piece.seed`` repeats the piece. progress: called as ``(done, num_notes)``.
+    timing_temperature: of step, duration and velocity (None: ``temperature``).
     """
     from musicrnn.sampling.generator import Generator
     from musicrnn.sampling.primes import from_zero, pick_window, prime_from_midi
@@ -125,7 +126,8 @@ def generate(model, prime: str | os.PathLike | Notes | None = None, num_notes: i
     else:
         prime_notes = prime_from_midi(prime, model.seq_length, at=prime_at)
     device = next(model.parameters()).device
-    generator = Generator(model, temperature, top_k, top_p, seed, device, composer)
+    generator = Generator(model, temperature, top_k, top_p, seed, device, composer,
+                          timing_temperature=timing_temperature)
     generator.start(prime_notes, 1)
     carried = _Carried(generator, 0)
     piece = Piece(prime_notes, Notes.empty(), seed, temperature, top_p, composer, carried)

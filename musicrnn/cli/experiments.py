@@ -38,6 +38,7 @@ from musicrnn.evaluation.run import DEFAULT_TEMPERATURES, evaluate, overlaps
 from musicrnn.io_utils import atomic_write
 from musicrnn.model.checkpoint import load_checkpoint, load_checkpoint_dict
 from musicrnn.runfiles import CHECKPOINT_DIR, LAST_CHECKPOINT
+from musicrnn.sampling.defaults import DEFAULT_TEMPERATURE, DEFAULT_TIMING_TEMPERATURE, DEFAULT_TOP_P
 
 EVALUATING = threading.Lock()  # one evaluation at a time: runs train in parallel, piano rolls are not thread-safe
 
@@ -230,10 +231,9 @@ def main(argv: list[str] | None = None) -> None:
                                                         f"shipped gallery is {SHIPPED_GALLERY})")
     g.add_argument("--data-root", default=None)
     g.add_argument("--count", type=int, default=4)
-    g.add_argument("--temperature", type=float, default=0.9, help="pitch temperature (and timing unless "
-                                                                 "--timing-temperature)")
-    add_timing_temperature_arg(g)
-    g.add_argument("--top-p", type=float, default=0.95)
+    g.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="pitch temperature")
+    add_timing_temperature_arg(g, DEFAULT_TIMING_TEMPERATURE)
+    g.add_argument("--top-p", type=float, default=DEFAULT_TOP_P)
     g.add_argument("--seed", type=int, default=0)
     t = sub.add_parser("tune-memory", help="add the fixed memory of the piece to a checkpoint, tuned on validation")
     t.add_argument("--ckpt", required=True)

@@ -16,6 +16,7 @@ from musicrnn.cli.options import open_checkpoint
 from musicrnn.evaluation.windows import prime_pairs
 from musicrnn.io_utils import atomic_write
 from musicrnn.render import save_piano_rolls
+from musicrnn.sampling.defaults import DEFAULT_TEMPERATURE, DEFAULT_TIMING_TEMPERATURE, DEFAULT_TOP_P
 from musicrnn.sampling.generator import generate, place_after
 from musicrnn.sampling.primes import from_zero
 
@@ -24,8 +25,9 @@ SHIPPED_GALLERY = "reports/samples"
 
 
 def write_gallery(ckpt: str | None, out_dir: Path, *, data_root: str | None = None, split: str = "test",
-                  count: int = 4, num_notes: int = 200, prime_length: int = 64, temperature: float = 0.9,
-                  top_p: float | None = 0.95, seed: int = 0, timing_temperature: float | None = None) -> Path:
+                  count: int = 4, num_notes: int = 200, prime_length: int = 64,
+                  temperature: float = DEFAULT_TEMPERATURE, top_p: float | None = DEFAULT_TOP_P, seed: int = 0,
+                  timing_temperature: float | None = DEFAULT_TIMING_TEMPERATURE) -> Path:
     loaded = open_checkpoint(ckpt)
     pairs = prime_pairs(data_root, split, prime_length, num_notes, count, seed=seed,
                         sustain=bool(loaded.data.get("sustain", False)))

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from musicrnn.runfiles import CHECKPOINT_DIR, LAST, LAST_CHECKPOINT
+from musicrnn.sampling.defaults import DEFAULT_TEMPERATURE, DEFAULT_TIMING_TEMPERATURE, DEFAULT_TOP_P
 
 
 def add_checkpoint_arg(p: argparse.ArgumentParser) -> None:
@@ -34,9 +35,9 @@ def add_sampling_args(p: argparse.ArgumentParser, timing: bool = False) -> None:
     """--temperature [/ --timing-temperature] / --top-k / --top-p / --seed / --composer / --device / --threads:
     sample and live (``timing``: offer --timing-temperature, for a command that passes it on)."""
     # defaults: the best measured settings of the pretrained model (README "The pretrained model")
-    add_temperature_args(p, 0.9, timing)
+    add_temperature_args(p, DEFAULT_TEMPERATURE, timing)
     p.add_argument("--top-k", type=int, default=None, help="keep only the k likeliest pitches (none: off)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling: keep the smallest set of "
+    p.add_argument("--top-p", type=float, default=DEFAULT_TOP_P, help="nucleus sampling: keep the smallest set of "
                                                               "pitches with this much probability (1 = off)")
     p.add_argument("--seed", type=int, default=None, help="one seed for the prime window and the sampling: same "
                                                           "seed, same notes (default: random, printed)")
@@ -53,12 +54,13 @@ def add_temperature_args(p: argparse.ArgumentParser, default: float | None, timi
                    help=f"sampling temperature of pitch, and of step, duration and velocity{unless}; 0 = greedy"
                         + (f" (default {default})" if default else ""))
     if timing:
-        add_timing_temperature_arg(p)
+        add_timing_temperature_arg(p, DEFAULT_TIMING_TEMPERATURE)
 
 
-def add_timing_temperature_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timing-temperature", type=float, default=None,
-                   help="temperature of step, duration and velocity (default: the pitch temperature)")
+def add_timing_temperature_arg(p: argparse.ArgumentParser, default: float | None = None) -> None:
+    p.add_argument("--timing-temperature", type=float, default=default,
+                   help="temperature of step, duration and velocity (" + (f"default {default}" if default else
+                        "default: the pitch temperature") + ")")
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
