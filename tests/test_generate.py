@@ -101,6 +101,7 @@ class Wrapped(nn.Module):
         super().__init__()
         self.inner, self.steppable, self.core = inner, steppable, inner.core
         self.seq_length, self.composers = inner.seq_length, inner.composers
+        self.heads, self.input_size = inner.heads, inner.input_size  # what the memory estimate reads
 
     def forward(self, x, composer, state=None):
         assert x.shape[-1] == 4 and torch.equal(x[..., 0], x[..., 0].round())  # raw MIDI pitch, not /128
@@ -111,8 +112,8 @@ class Wrapped(nn.Module):
         assert self.steppable and x.shape[-1] == 4 and torch.equal(x[..., 0], x[..., 0].round())
         return self.inner.step(x, composer, state)
 
-    def sample(self, out, temperature, top_k, top_p, generator):
-        row = self.inner.sample(out, temperature, top_k, top_p, generator).clone()
+    def sample(self, out, temperature, top_k, top_p, generator, timing_temperature=None):
+        row = self.inner.sample(out, temperature, top_k, top_p, generator, timing_temperature).clone()
         row[:, 2] = -1.0  # a regression head clipped to 0 or below
         row[:, 3] = 64.7  # a velocity head's raw sample
         return row

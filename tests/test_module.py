@@ -181,7 +181,7 @@ def test_bad_options_are_config_errors():
         MusicModel(timing_head="gaussian")
     with pytest.raises(ConfigError, match="scheduler"):
         MusicModel(scheduler="linear")
-    with pytest.raises(ConfigError, match=">= 0"):
+    with pytest.raises(ConfigError, match=r"pitch_embedding must be in \[0, "):
         MusicModel(pitch_embedding=-1)
 
 

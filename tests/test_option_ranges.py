@@ -13,14 +13,14 @@ from musicrnn.ranges import RANGES
 
 
 @pytest.mark.parametrize("args, key", [
-    (["--data.batch_size", "0"], "--data.batch_size must be >= 1"),
+    (["--data.batch_size", "0"], "--data.batch_size must be in [1, 65536]"),
     (["--model.lr", "-1"], "--model.lr must be > 0"),
     (["--model.weight_decay", "-1"], "--model.weight_decay must be >= 0"),
     (["--model.pitch_weight", "-1"], "--model.pitch_weight must be >= 0"),
     (["--model.gamma", "0"], "--model.gamma must be in (0, 1]"),
     (["--data.val_windows", "0"], "--data.val_windows must be >= 1"),
     (["--model.net.init_args.dropout", "1.5"], "--model.net.init_args.dropout must be in [0, 1)"),
-    (["--model.net.init_args.hidden_size", "0"], "--model.net.init_args.hidden_size must be >= 1"),
+    (["--model.net.init_args.hidden_size", "0"], "--model.net.init_args.hidden_size must be in [1, 16384]"),
     (["--samples_every_n_epochs", "-1"], "--samples_every_n_epochs must be >= 0"),
 ])
 def test_impossible_numbers_exit_2_before_logs_or_checkpoints(run_dir, capsys, args, key):

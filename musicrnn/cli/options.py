@@ -51,16 +51,15 @@ def add_temperature_args(p: argparse.ArgumentParser, default: float | None, timi
     """--temperature (pitch, and timing unless --timing-temperature) [and --timing-temperature]."""
     unless = " unless --timing-temperature is given" if timing else ""
     p.add_argument("--temperature", type=float, default=default,
-                   help=f"sampling temperature of pitch, and of step, duration and velocity{unless}; 0 = greedy"
-                        + (f" (default {default})" if default else ""))
+                   help=f"sampling temperature of pitch, and of step, duration and velocity{unless}; 0 = greedy")
     if timing:
         add_timing_temperature_arg(p, DEFAULT_TIMING_TEMPERATURE)
 
 
 def add_timing_temperature_arg(p: argparse.ArgumentParser, default: float | None = None) -> None:
     p.add_argument("--timing-temperature", type=float, default=default,
-                   help="temperature of step, duration and velocity (" + (f"default {default}" if default else
-                        "default: the pitch temperature") + ")")
+                   help="temperature of step, duration and velocity"
+                        + ("" if default else " (default: the pitch temperature)"))
 
 
 def add_threads_arg(p: argparse.ArgumentParser) -> None:
