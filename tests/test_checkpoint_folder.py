@@ -63,6 +63,6 @@ def test_a_folder_given_as_checkpoint_says_so_and_suggests_last_ckpt(run_dir, ca
     before = snapshot(run_dir)
     code = exit_code(fit.main, [*TINY, "--ckpt_path", "ck"])
     one_error(capsys, code, "ck is a folder", os.path.join("ck", "last.ckpt"))
-    code = exit_code(sample_cli.main, ["--ckpt", "ck", "--out", "out.mid"])
-    one_error(capsys, code, "ck is a folder", "--ckpt " + os.path.join("ck", "last.ckpt"))
+    code = exit_code(sample_cli.main, ["--ckpt", "ck", "--out", "out.mid"])  # a run folder means its last.ckpt
+    one_error(capsys, code, os.path.join("ck", "last.ckpt"), "not a readable checkpoint")
     assert snapshot(run_dir) == before

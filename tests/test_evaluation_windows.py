@@ -58,5 +58,5 @@ def test_unknown_composers_are_scored_as_unknown_with_a_note():
 def test_a_split_without_windows_is_one_clear_error():
     from musicrnn.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="too few notes for windows of 100001 notes"):
-        data_module(None, 100000, split="test")
+    with pytest.raises(ConfigError, match="too few notes for windows of 60001 notes"):
+        data_module(None, 60000, split="test")

@@ -41,8 +41,8 @@ def _nothing_written(run_dir, *keep: str) -> None:
     (["--ckpt_path", "last"], "checkpoints/last.ckpt does not exist"),
     (["--ckpt_path", "nope.ckpt"], "no such checkpoint"),
     (["--checkpoint_every_minutes", "-1"], "--checkpoint_every_minutes must be >= 0"),
-    (["--data.seq_length", "0"], "data.seq_length must be >= 1"),
-    (["--model.scheduler", "cosine"], "model.scheduler must be one of"),
+    (["--data.seq_length", "0"], "data.seq_length must be in [1, 65536]"),
+    (["--model.scheduler", "linear"], "model.scheduler must be one of"),
     (["--config", "missing.yaml"], "missing.yaml"),
 ])
 def test_bad_option_is_one_line_and_writes_nothing(run_dir, capsys, args, expect):

@@ -52,7 +52,8 @@ def test_impossible_training_option(run_dir, capsys, args, expect):
 
 
 def test_a_huge_network_is_refused_before_allocating(run_dir, capsys):
-    line = _refused(["--model.net.init_args.hidden_size", str(10**6)], capsys, run_dir)
+    line = _refused(["--model.net.init_args.hidden_size", "16384", "--model.net.init_args.num_layers", "64"],
+                    capsys, run_dir)
     assert "parameters" in line and "GB to train" in line and "GB available" in line
 
 

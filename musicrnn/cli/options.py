@@ -90,6 +90,8 @@ def open_checkpoint(ckpt_arg: str | None, device="cpu", info: list[str] | None =
     from musicrnn.model.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(ckpt_arg, map_location=device)
+    if not loaded.pretrained and str(loaded.path) == str(ckpt_arg):
+        return loaded  # the very file the user named: nothing to tell
     if info is None:
         print(loaded.using_line(), file=sys.stderr)
     else:
